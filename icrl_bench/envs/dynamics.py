@@ -1,0 +1,119 @@
+"""Transition tables compiled from a `TaskSpec`, shared by the single and the batched environment.
+
+The random numbers are used exactly as Gymnasium's `FrozenLake-v1` uses them, so that under the same seed
+both environments produce the same trajectories: one uniform draw per reset picks the start
+(``argmax(cumsum(p_start) > u)``) and one uniform draw per step picks the slip
+(``argmax(cumsum([fail, success, fail]) > u)`` over directions ``a-1, a, a+1``), slippery or not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+
+import numpy as np
+
+from icrl_bench.envs.task import TaskSpec
+
+FROZEN, HOLE, GOAL = 0, 1, 2  # tile kinds; start tiles are FROZEN
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskTables:
+    """Everything a step needs, precomputed as plain tuples (fast to index from Python)."""
+
+    nrow: int
+    ncol: int
+    next_tile: tuple[tuple[int, int, int, int], ...]  # [tile][direction] -> tile
+    kind: tuple[int, ...]  # [tile] -> FROZEN / HOLE / GOAL
+    starts: tuple[int, ...]
+    start_cdf: tuple[float, ...]  # cumulative start probabilities, as Gymnasium computes them
+    slip_cdf: tuple[float, float, float]  # cumsum of [fail, success, fail]
+    perm: tuple[int, int, int, int]  # agent action -> move direction
+    max_steps: int
+
+    def sample_start(self, u: float) -> int:
+        """The start tile for uniform draw `u`."""
+        for tile, c in zip(self.starts, self.start_cdf):
+            if c > u:
+                return tile
+        # cumsum can round to just below 1.0; Gymnasium would then return tile 0 (maybe not a start).
+        return self.starts[0]
+
+    def slip_direction(self, action: int, u: float) -> int:
+        """The direction actually moved for `action` and uniform draw `u`."""
+        d = self.perm[action]
+        c0, c1, c2 = self.slip_cdf
+        if u < c0:
+            return (d - 1) % 4
+        if u < c1:
+            return d
+        if u < c2:
+            return (d + 1) % 4
+        return (d - 1) % 4  # argmax over all-False picks index 0, as Gymnasium's categorical_sample
+
+
+@lru_cache(maxsize=8192)
+def compile_task(task: TaskSpec) -> TaskTables:
+    """The transition tables of `task` (cached: tasks are immutable)."""
+    kinds = {"S": FROZEN, "F": FROZEN, "H": HOLE, "G": GOAL}
+    kind = tuple(kinds[t] for t in "".join(task.rows))
+    next_tile = tuple(tuple(task.move(s, d) for d in range(4)) for s in range(task.n_tiles))
+    is_start = np.array([t == "S" for t in "".join(task.rows)], dtype=np.float64)
+    p_start = is_start / is_start.sum()
+    cdf_all = np.cumsum(p_start)
+    start_cdf = tuple(float(cdf_all[s]) for s in task.starts)
+    fail = (1.0 - task.success_rate) / 2.0
+    c = np.cumsum([fail, task.success_rate, fail])
+    return TaskTables(
+        nrow=task.nrow,
+        ncol=task.ncol,
+        next_tile=next_tile,
+        kind=kind,
+        starts=task.starts,
+        start_cdf=start_cdf,
+        slip_cdf=(float(c[0]), float(c[1]), float(c[2])),
+        perm=task.action_permutation or (0, 1, 2, 3),
+        max_steps=task.max_steps,
+    )
+
+
+def transition_matrix(task: TaskSpec) -> np.ndarray:
+    """``P[s, a, s']``: probability that action `a` in tile `s` leads to `s'` (terminal tiles absorb)."""
+    t = compile_task(task)
+    n = task.n_tiles
+    P = np.zeros((n, 4, n))
+    fail = (1.0 - task.success_rate) / 2.0
+    for s in range(n):
+        for a in range(4):
+            if t.kind[s] != FROZEN:
+                P[s, a, s] = 1.0
+                continue
+            d = t.perm[a]
+            for delta, p in ((-1, fail), (0, task.success_rate), (1, fail)):
+                P[s, a, t.next_tile[s][(d + delta) % 4]] += p
+    return P
+
+
+def _success_values(task: TaskSpec, horizon: int, optimal: bool) -> np.ndarray:
+    """Probability of reaching a goal within `horizon` steps from each tile (random or optimal policy)."""
+    t = compile_task(task)
+    P = transition_matrix(task)
+    kind = np.array(t.kind)
+    live = kind == FROZEN
+    entering_goal = P[:, :, kind == GOAL].sum(axis=2)  # [s, a]
+    value = np.zeros(task.n_tiles)
+    for _ in range(horizon):
+        q = entering_goal + P[:, :, live] @ value[live]
+        value = np.where(live, q.max(axis=1) if optimal else q.mean(axis=1), 0.0)
+    return value
+
+
+def random_success_probability(task: TaskSpec) -> float:
+    """Exact probability that a uniform-random policy reaches a goal in one episode (start drawn uniformly)."""
+    return float(_success_values(task, task.max_steps, optimal=False)[list(task.starts)].mean())
+
+
+def optimal_success_probability(task: TaskSpec) -> float:
+    """Exact success probability of the best policy that knows the map (finite-horizon value iteration)."""
+    return float(_success_values(task, task.max_steps, optimal=True)[list(task.starts)].mean())

@@ -1,0 +1,186 @@
+"""`TaskSchedule`: which task each episode is played on - trials, periodic new tasks and non-stationary changes.
+
+A *trial* is a sequence of episodes that an in-context learner may remember across. The schedule starts a
+trial when asked (a seeded reset, ``options={"new_task": True}`` or an explicit task), after
+``episodes_per_task`` episodes (RL^2-style training), and changes the task *inside* the trial, without a
+signal, every ``change_every`` episodes (non-stationary).
+
+Change kinds (``change_kind``):
+    ``resample``: a fresh task from the source (the paper's non-stationary experiment);
+    ``mutate``: flip ``n_mutations`` frozen/hole tiles;
+    ``move_goal``: move every goal to another frozen tile;
+    ``permute``: draw a new action permutation.
+Every changed map stays valid: every start still reaches a goal at least the source's ``min_hops`` away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+import numpy as np
+
+from icrl_bench.envs.generator import RngLike, as_rng
+from icrl_bench.envs.task import InvalidTaskError, TaskSpec
+
+CHANGE_KINDS = ("resample", "mutate", "move_goal", "permute")
+_MAX_TRIES = 1000
+
+
+class TaskSource(Protocol):
+    """Anything that draws tasks: `MapGenerator`, `StitchingGenerator`, `FixedTask`."""
+
+    @property
+    def max_height(self) -> int: ...
+
+    @property
+    def max_width(self) -> int: ...
+
+    def sample(self, rng: RngLike = None) -> TaskSpec: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedTask:
+    """A source that always returns the same task."""
+
+    task: TaskSpec
+
+    @property
+    def max_height(self) -> int:
+        return self.task.nrow
+
+    @property
+    def max_width(self) -> int:
+        return self.task.ncol
+
+    def sample(self, rng: RngLike = None) -> TaskSpec:
+        return self.task
+
+
+def task_rng(seed: int) -> np.random.Generator:
+    """The task-drawing stream for an env seed, independent of the dynamics stream that Gymnasium seeds."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1,))))
+
+
+def change_task(
+    task: TaskSpec, kind: str, rng: np.random.Generator, source: TaskSource, n_mutations: int = 2
+) -> TaskSpec:
+    """A changed version of `task` (see the module docstring for the kinds); never equal to `task`."""
+    min_hops = getattr(source, "min_hops", 1)
+    for _ in range(_MAX_TRIES):
+        if kind == "resample":
+            new = source.sample(rng)
+        elif kind == "permute":
+            new = task.replace(action_permutation=tuple(int(a) for a in rng.permutation(4)))
+        else:
+            flat = list("".join(task.rows))
+            if kind == "mutate":
+                cells = [i for i, t in enumerate(flat) if t in "FH"]
+                for i in rng.choice(len(cells), size=min(n_mutations, len(cells)), replace=False):
+                    flat[cells[i]] = "H" if flat[cells[i]] == "F" else "F"
+            elif kind == "move_goal":
+                goals = [i for i, t in enumerate(flat) if t == "G"]
+                frozen = [i for i, t in enumerate(flat) if t == "F"]
+                if len(frozen) < len(goals):
+                    raise InvalidTaskError(f"cannot move the goals of {task}: not enough frozen tiles")
+                for g in goals:
+                    flat[g] = "F"
+                for i in rng.choice(len(frozen), size=len(goals), replace=False):
+                    flat[frozen[i]] = "G"
+            else:
+                raise ValueError(f"unknown change_kind {kind!r}; choose one of {CHANGE_KINDS}")
+            rows = tuple("".join(flat[r * task.ncol : (r + 1) * task.ncol]) for r in range(task.nrow))
+            try:
+                new = task.replace(rows=rows)
+            except InvalidTaskError:
+                continue
+        if new != task and min(new.start_distances) >= min_hops:
+            return new
+    raise InvalidTaskError(
+        f"could not change task {task} by {kind!r} into a different valid task in {_MAX_TRIES} tries; "
+        "use change_kind='resample'"
+    )
+
+
+@dataclasses.dataclass
+class EpisodeStart:
+    """What the schedule decided for a new episode."""
+
+    task: TaskSpec
+    trial_episode: int  # index of this episode within its trial, from 0
+    new_trial: bool
+    task_changed: bool  # the task differs from the previous episode's (always True on a new trial)
+
+    def info(self) -> dict[str, Any]:
+        """The reset `info` of the environment (never the map itself)."""
+        out: dict[str, Any] = {
+            "task_id": self.task.task_id,
+            "trial_episode": self.trial_episode,
+            "task_changed": self.task_changed,
+        }
+        if self.new_trial and self.task.demonstrations:
+            out["demonstrations"] = tuple(self.task.rollout(d) for d in self.task.demonstrations)
+        return out
+
+
+class TaskSchedule:
+    """Draws and changes the task of one environment (one per sub-env in the vector env).
+
+    The caller counts episodes within the trial (an int in the single env, an array in the vector env) and
+    asks `events` what happens at the next one; both envs thus follow one rule.
+    """
+
+    def __init__(
+        self,
+        source: TaskSource,
+        episodes_per_task: int | None = None,
+        change_every: int | None = None,
+        change_kind: str = "resample",
+        n_mutations: int = 2,
+    ) -> None:
+        for name, value in (("episodes_per_task", episodes_per_task), ("change_every", change_every)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        if change_kind not in CHANGE_KINDS:
+            raise ValueError(f"unknown change_kind {change_kind!r}; choose one of {CHANGE_KINDS}")
+        if n_mutations < 1:
+            raise ValueError(f"n_mutations must be at least 1, got {n_mutations!r}")
+        self.source = source
+        self.episodes_per_task = episodes_per_task
+        self.change_every = change_every
+        self.change_kind = change_kind
+        self.n_mutations = n_mutations
+        self.rng: np.random.Generator | None = None
+        self.task: TaskSpec | None = None
+
+    def seed(self, seed: int) -> None:
+        """Restart the task stream from `seed` (the env's reset seed)."""
+        self.rng = task_rng(seed)
+
+    def events(self, next_episode: Any) -> tuple[Any, Any]:
+        """(starts a new trial, changes the task) for trial-episode index `next_episode` (int or int array)."""
+        ep = np.asarray(next_episode)
+        new_trial = ep >= self.episodes_per_task if self.episodes_per_task is not None else np.zeros_like(ep, bool)
+        change = ~new_trial & (ep % self.change_every == 0) if self.change_every is not None else np.zeros_like(ep, bool)
+        return new_trial, change
+
+    def new_trial(self, task: TaskSpec | None = None) -> TaskSpec:
+        """Set the task of a new trial: `task` if given, else the next one of the stream."""
+        assert self.rng is not None, "seed() the schedule before the first trial"
+        self.task = task if task is not None else self.source.sample(self.rng)
+        return self.task
+
+    def change(self) -> TaskSpec:
+        """Change the task inside the trial (non-stationary)."""
+        assert self.rng is not None and self.task is not None
+        self.task = change_task(self.task, self.change_kind, self.rng, self.source, self.n_mutations)
+        return self.task
+
+    def next_episode(self, trial_episode: int, task: TaskSpec | None = None, new_task: bool = False) -> EpisodeStart:
+        """Begin the episode after `trial_episode` (-1 before any): a new trial if asked or due, else the next one."""
+        new_trial, change = self.events(trial_episode + 1)
+        if task is not None or new_task or self.task is None or new_trial:
+            return EpisodeStart(self.new_trial(task), 0, new_trial=True, task_changed=True)
+        if change:
+            self.change()
+        return EpisodeStart(self.task, trial_episode + 1, new_trial=False, task_changed=bool(change))

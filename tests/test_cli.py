@@ -1,0 +1,27 @@
+import subprocess
+import sys
+
+from icrl_bench.cli import calibrate, main
+from icrl_bench.envs import ENV_SPECS
+
+
+def test_envs_lists_every_id_with_calibration(capsys):
+    assert main(["envs", "--calibrate", "5"]) == 0
+    out = capsys.readouterr().out
+    for env_id in ENV_SPECS:
+        assert env_id in out
+
+
+def test_calibrate_numbers_are_probabilities_and_optimal_beats_random():
+    c = calibrate("ICRLFrozenLake-v0", 30)
+    assert 0.05 < c["random"] < 0.35 and c["optimal"] == 1.0 and 4 <= c["shortest_path"] <= 8
+    slippery = calibrate("ICRLFrozenLakeSlippery-v0", 30)
+    assert slippery["random"] < slippery["optimal"] < 1.0
+
+
+def test_console_script_entry_point_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "icrl_bench.cli", "envs", "--calibrate", "0"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ICRLFrozenLakeStitchingPaper-v0" in result.stdout

@@ -1,0 +1,153 @@
+"""The contract of every registered environment, and step-for-step equivalence with Gymnasium's FrozenLake-v1."""
+
+import pickle
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from gymnasium.utils.env_match import check_environments_match
+from gymnasium.wrappers import TransformReward
+
+import icrl_bench  # noqa: F401  (registers the ids)
+from icrl_bench.envs import ENV_SPECS, ICRLFrozenLakeEnv, TaskSpec
+
+IDS = list(ENV_SPECS)
+EXPECTED_MAX_STEPS = {"ICRLFrozenLakeXL-v0": 200}
+
+
+def rollout(env, seed, steps=300):
+    """Observations, rewards and flags of `steps` random actions with resets, from `reset(seed=seed)`."""
+    rng = np.random.default_rng(seed)
+    obs, info = env.reset(seed=seed)
+    out = [(obs, info["task_id"])]
+    for _ in range(steps):
+        obs, r, term, trunc, _ = env.step(int(rng.integers(4)))
+        out.append((obs, r, term, trunc))
+        if term or trunc:
+            obs, info = env.reset()
+            out.append((obs, info["task_id"], info["trial_episode"]))
+    return out
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_env_checker_passes_without_warnings(env_id):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(gym.make(env_id).unwrapped)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_same_seed_same_rollout(env_id):
+    a, b = gym.make(env_id), gym.make(env_id)
+    assert rollout(a, 3) == rollout(b, 3)
+    assert rollout(a, 3) != rollout(a, 4)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_pickled_env_continues_identically(env_id):
+    env = gym.make(env_id)
+    env.reset(seed=5)
+    for a in (1, 2, 1, 2):
+        env.step(a)
+    clone = pickle.loads(pickle.dumps(env))
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        a = int(rng.integers(4))
+        step_a, step_b = env.step(a), clone.step(a)
+        assert step_a == step_b
+        if step_a[2] or step_a[3]:
+            assert env.reset() == clone.reset()
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_every_render_mode(env_id):
+    env = gym.make(env_id, render_mode="ansi")
+    env.reset(seed=0)
+    text = env.render()
+    assert isinstance(text, str)
+    assert all(row in text.replace("\x1b[41m", "").replace("\x1b[0m", "") for row in env.unwrapped.task.rows)
+
+    env = gym.make(env_id, render_mode="rgb_array")
+    base = env.unwrapped
+    shapes = set()
+    for seed in range(4):  # maps of different sizes: frames keep one size
+        env.reset(seed=seed)
+        frame = env.render()
+        assert frame.dtype == np.uint8
+        shapes.add(frame.shape)
+    assert shapes == {(base.max_height * 64, base.max_width * 64, 3)}
+
+    env = gym.make(env_id, render_mode="human")
+    env.reset(seed=0)
+    env.step(0)
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_step_limit(env_id):
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    max_steps = EXPECTED_MAX_STEPS.get(env_id, 100)
+    assert env.unwrapped.task.max_steps == max_steps
+    # A map the agent can stay on forever by walking into the left wall.
+    env.reset(options={"task": TaskSpec(rows=("SFFG",), max_steps=max_steps)})
+    for step in range(1, max_steps + 1):
+        obs, reward, terminated, truncated, _ = env.step(0)
+        assert (obs, reward, terminated) == (0, 0.0, False)
+        assert truncated == (step == max_steps)
+
+
+def frozen_lake_v1(desc, slippery, success_rate=1 / 3):
+    env = gym.make("FrozenLake-v1", desc=list(desc), is_slippery=slippery, success_rate=success_rate)
+    return TransformReward(env, float)  # FrozenLake-v1 returns int rewards; ours are floats
+
+
+MATCH_CASES = [
+    (("SFFF", "FHFH", "FFFH", "HFFG"), False, 1 / 3),
+    (("SFFF", "FHFH", "FFFH", "HFFG"), True, 1 / 3),
+    (("SFFF", "FHFH", "FFFH", "HFFG"), True, 0.8),
+    (("SFFFFFFF", "FFFFFFFF", "FFFHFFFF", "FFFFFHFF", "FFFHFFFF", "FHHFFFHF", "FHFFHFHF", "FFFHFFFG"), True, 1 / 3),
+    (("SFSF", "FHFG", "SFFH", "GFFS"), True, 0.6),  # several starts and goals
+]
+
+
+@pytest.mark.parametrize("desc, slippery, success_rate", MATCH_CASES)
+def test_matches_frozen_lake_v1_step_for_step(desc, slippery, success_rate):
+    task = TaskSpec(rows=desc, success_rate=success_rate if slippery else 1.0)
+    ours = gym.make("ICRLFrozenLake-v0", task=task)
+    theirs = frozen_lake_v1(desc, slippery, success_rate)
+    check_environments_match(theirs, ours, num_steps=60, seed=11, info_comparison="skip")
+    # Many episodes, including resets (start draws) and truncations, from one seed.
+    rng = np.random.default_rng(1)
+    assert ours.reset(seed=2)[0] == theirs.reset(seed=2)[0]
+    episodes = 0
+    for _ in range(5000):
+        a = int(rng.integers(4))
+        mine, ref = ours.step(a), theirs.step(a)
+        assert mine[:4] == ref[:4]
+        if mine[2] or mine[3]:
+            episodes += 1
+            assert ours.reset()[0] == theirs.reset()[0]
+    assert episodes > 100
+
+
+def test_invalid_action_is_a_clear_error():
+    env = gym.make("ICRLFrozenLake-v0").unwrapped
+    env.reset(seed=0)
+    for bad in (4, -1, 1.0, "up", None):
+        with pytest.raises(ValueError, match="invalid action"):
+            env.step(bad)
+    assert env.step(np.int64(1))[0] in range(env.observation_space.n)
+
+
+def test_make_accepts_generator_kwargs_and_rejects_unknown_ones():
+    env = gym.make("ICRLFrozenLakeLarge-v0", p_hole=0.3, max_steps=50)
+    env.reset(seed=0)
+    assert env.unwrapped.task.max_steps == 50
+    assert env.observation_space == gym.spaces.Discrete(49)
+    with pytest.raises(TypeError, match="unknown argument"):
+        gym.make("ICRLFrozenLake-v0", p_holes=0.3)
+    with pytest.raises(TypeError, match="fixed task takes no generator"):
+        ICRLFrozenLakeEnv(task="SFG", p_hole=0.3)

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from icrl_bench.envs import InvalidTaskError, MapGenerator, random_success_probability
+from icrl_bench.envs.task import goal_distances
+
+ID = MapGenerator()
+OOD = MapGenerator(height=(6, 7), width=(6, 7))
+
+
+def test_same_seed_same_maps_and_prefix_property():
+    a = ID.sample_many(50, 7)
+    assert a == ID.sample_many(50, 7)
+    assert ID.sample_many(10, 7) == a[:10]
+    assert ID.sample(7) == a[0]
+    assert ID.sample_many(50, 8) != a
+
+
+@pytest.mark.parametrize("gen", [ID, OOD, MapGenerator(height=(2, 9), width=(4, 4), p_hole=0.3, min_hops=3)])
+def test_every_map_obeys_the_generator_rules(gen):
+    for task in gen.sample_many(300, 1):
+        assert gen.height[0] <= task.nrow <= gen.height[1]
+        assert gen.width[0] <= task.ncol <= gen.width[1]
+        # Recompute the distances independently of the generator's batched BFS.
+        dist = goal_distances(task.rows)
+        assert task.goal_distances == dist
+        assert task.starts
+        assert all(dist[s] is not None and dist[s] >= gen.min_hops for s in task.starts)
+
+
+def test_generator_options_reach_the_tasks():
+    tasks = MapGenerator(success_rate=0.5, permute_actions=True, max_steps=33).sample_many(200, 0)
+    assert {t.success_rate for t in tasks} == {0.5}
+    assert {t.max_steps for t in tasks} == {33}
+    perms = {t.action_permutation for t in tasks}
+    assert len(perms) > 15 and all(sorted(p) == [0, 1, 2, 3] for p in perms)
+
+
+@pytest.mark.parametrize(
+    "gen, expected_random, expected_path, tol_random",
+    [
+        # PAPER.md calibration: random policy ~15.3% (ID) / ~7.3% (OOD) per episode; mean shortest start-to-goal
+        # path 4.8 / 5.8 moves. Exact per-map probabilities over 1500 maps: standard error ~0.004 (ID), ~0.002 (OOD).
+        (ID, 0.153, 4.8, 0.015),
+        (OOD, 0.073, 5.8, 0.010),
+    ],
+)
+def test_random_policy_calibration_matches_the_paper(gen, expected_random, expected_path, tol_random):
+    tasks = gen.sample_many(1500, 12345)
+    success = np.mean([random_success_probability(t) for t in tasks])
+    assert abs(success - expected_random) < tol_random
+    path = np.mean([d for t in tasks for d in t.start_distances])
+    assert abs(path - expected_path) < 0.15
+
+
+def test_tile_counts_match_the_paper():
+    tasks = ID.sample_many(4000, 3)
+    # PAPER.md: on average 1.35 S / 1.30 G / 2.95 H tiles per ID map (its sample size is not given; we measure
+    # 1.36 / 1.33 / 2.97 over 60,000 maps, so the tolerance allows for a few standard errors of theirs).
+    assert abs(np.mean([len(t.starts) for t in tasks]) - 1.35) < 0.04
+    assert abs(np.mean([len(t.goals) for t in tasks]) - 1.30) < 0.05
+    assert abs(np.mean([len(t.holes) for t in tasks]) - 2.95) < 0.10
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"height": (5, 3)}, "1 <= low <= high"),
+        ({"width": 4}, "pair of integers"),
+        ({"p_hole": 1.5}, "p_hole must be a probability"),
+        ({"p_goal": 0.0}, "must be positive"),
+        ({"min_hops": 0}, "min_hops must be a positive integer"),
+        ({"success_rate": 2.0}, "success_rate"),
+    ],
+)
+def test_bad_generator_arguments_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MapGenerator(**kwargs)
+
+
+def test_impossible_distribution_fails_loudly_instead_of_looping():
+    with pytest.raises(InvalidTaskError, match="no valid map"):
+        MapGenerator(height=(1, 1), width=(2, 3), min_hops=4).sample(0)
