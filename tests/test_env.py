@@ -151,3 +151,8 @@ def test_make_accepts_generator_kwargs_and_rejects_unknown_ones():
         gym.make("ICRLFrozenLake-v0", p_holes=0.3)
     with pytest.raises(TypeError, match="fixed task takes no generator"):
         ICRLFrozenLakeEnv(task="SFG", p_hole=0.3)
+    paper = gym.make("ICRLFrozenLakeStitchingPaper-v0", max_steps=7)
+    paper.reset(seed=0)
+    assert paper.unwrapped.task.max_steps == 7 and paper.unwrapped.task.rows[0] == "HHFF"
+    with pytest.raises(ValueError, match="must be a probability"):
+        gym.make("ICRLFrozenLake-v0", p_hole=-1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from typing import Any
 
@@ -42,23 +43,27 @@ def fitting_task(task: TaskSpec | dict | str, max_height: int, max_width: int) -
 
 
 def make_source(task: TaskSpec | dict | str | None = None, stitching: bool = False, **generator_kwargs: Any) -> TaskSource:
-    """The task source an environment draws from: a fixed task, stitching tasks, or paper-style maps."""
+    """The task source an environment draws from: a fixed task, stitching tasks, or paper-style maps.
+
+    A fixed task accepts only ``max_steps`` (it replaces the task's own step limit).
+    """
     if task is not None:
-        if generator_kwargs or stitching:
+        spec = as_task(task)
+        extra = sorted(set(generator_kwargs) - {"max_steps"})
+        if extra or stitching:
             raise TypeError(
-                f"a fixed task takes no generator arguments, got {sorted(generator_kwargs)}"
+                f"a fixed task takes no generator arguments but max_steps, got {extra}"
                 + (" and stitching=True" if stitching else "")
             )
-        return FixedTask(as_task(task))
+        if "max_steps" in generator_kwargs:
+            spec = spec.replace(max_steps=generator_kwargs["max_steps"])
+        return FixedTask(spec)
     cls = StitchingGenerator if stitching else MapGenerator
-    try:
-        return cls(**generator_kwargs)
-    except TypeError:
-        import dataclasses
-
-        allowed = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(generator_kwargs) - set(allowed))
-        raise TypeError(f"unknown argument(s) {unknown} for {cls.__name__}; allowed: {allowed}") from None
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(generator_kwargs) - set(allowed))
+    if unknown:
+        raise TypeError(f"unknown argument(s) {unknown} for {cls.__name__}; allowed: {allowed}")
+    return cls(**generator_kwargs)
 
 
 class ICRLFrozenLakeEnv(gym.Env):

@@ -44,8 +44,23 @@ def check_range(name: str, value: tuple[int, int]) -> tuple[int, int]:
     return lo, hi
 
 
+class SizeRanges:
+    """Mixin for sources with `height` and `width` (low, high) ranges: the largest map they draw."""
+
+    height: tuple[int, int]
+    width: tuple[int, int]
+
+    @property
+    def max_height(self) -> int:
+        return self.height[1]
+
+    @property
+    def max_width(self) -> int:
+        return self.width[1]
+
+
 @dataclasses.dataclass(frozen=True)
-class MapGenerator:
+class MapGenerator(SizeRanges):
     """A seeded sampler of valid Frozen Lake tasks from the paper's map distribution.
 
     Args:
@@ -82,14 +97,6 @@ class MapGenerator:
             raise ValueError(f"min_hops must be a positive integer, got {self.min_hops!r}")
         # Fail here, not inside a sampling loop, for dynamics the tasks would reject.
         TaskSpec(rows=("SG",), success_rate=self.success_rate, max_steps=self.max_steps)
-
-    @property
-    def max_height(self) -> int:
-        return self.height[1]
-
-    @property
-    def max_width(self) -> int:
-        return self.width[1]
 
     def sample(self, rng: RngLike = None) -> TaskSpec:
         """One task; deterministic for an int seed or a Generator in a given state."""

@@ -19,7 +19,7 @@ from typing import Iterable
 
 import numpy as np
 
-from icrl_bench.envs.generator import RngLike, check_range, as_rng
+from icrl_bench.envs.generator import RngLike, SizeRanges, as_rng, check_range
 from icrl_bench.envs.task import MOVES, Demonstration, InvalidTaskError, TaskSpec
 
 PAPER_STITCHING_TASK = TaskSpec(
@@ -63,7 +63,7 @@ def _walk(start: int, dist: dict[int, int], nrow: int, ncol: int, rng: np.random
 
 
 @dataclasses.dataclass(frozen=True)
-class StitchingGenerator:
+class StitchingGenerator(SizeRanges):
     """A seeded sampler of generated stitching tasks (see the module docstring).
 
     Args:
@@ -86,14 +86,6 @@ class StitchingGenerator:
             raise ValueError(f"p_hole must be in [0, 1), got {self.p_hole!r}")
         if self.height[1] * self.width[1] < 6:
             raise ValueError("stitching maps need at least 6 tiles: raise height or width")
-
-    @property
-    def max_height(self) -> int:
-        return self.height[1]
-
-    @property
-    def max_width(self) -> int:
-        return self.width[1]
 
     def sample(self, rng: RngLike = None) -> TaskSpec:
         """One stitching task; deterministic for an int seed or a Generator in a given state."""
