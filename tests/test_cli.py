@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 from icrl_bench.cli import calibrate, main
 from icrl_bench.envs import ENV_SPECS
@@ -20,8 +21,8 @@ def test_calibrate_numbers_are_probabilities_and_optimal_beats_random():
 
 
 def test_console_script_entry_point_runs():
-    result = subprocess.run(
-        [sys.executable, "-m", "icrl_bench.cli", "envs", "--calibrate", "0"], capture_output=True, text=True
-    )
+    script = Path(sys.executable).parent / "icrl-bench"  # installed by `pip install -e .`
+    assert script.exists(), "install the package (pip install -e .) to get the icrl-bench command"
+    result = subprocess.run([str(script), "envs", "--calibrate", "0"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "ICRLFrozenLakeStitchingPaper-v0" in result.stdout

@@ -17,9 +17,11 @@ def test_draw_trajectories_draws_each_path_and_writes_a_png(tmp_path):
     assert not (image == np.array(TRAJECTORY_COLOURS[2], dtype=np.uint8)).all(axis=2).any()
 
 
-def test_draw_trajectories_rejects_tiles_off_the_map():
+def test_draw_trajectories_rejects_tiles_off_the_map_and_empty_paths():
     with pytest.raises(ValueError, match="outside this 6x4 map"):
         draw_trajectories(PAPER_STITCHING_TASK, [[8, 9, 24]])
+    with pytest.raises(ValueError, match="trajectory 0 is empty"):
+        draw_trajectories(PAPER_STITCHING_TASK, [[]])
 
 
 def test_ansi_shows_every_start_and_goal_and_the_last_action():

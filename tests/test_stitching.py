@@ -54,3 +54,12 @@ def test_generated_tasks_need_stitching(seed):
 def test_stitching_generator_is_deterministic():
     gen = StitchingGenerator()
     assert gen.sample_many(5, 3) == gen.sample_many(5, 3) != gen.sample_many(5, 4)
+
+
+def test_small_step_limits_redraw_instead_of_failing():
+    gen = StitchingGenerator(max_steps=12)
+    for task in gen.sample_many(60, 0):
+        assert all(len(d.actions) <= 12 for d in task.demonstrations)
+    gym.make("ICRLFrozenLakeStitching-v0", max_steps=12).reset(seed=92)
+    with pytest.raises(ValueError, match="at least min_hops"):
+        StitchingGenerator(max_steps=3)

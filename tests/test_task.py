@@ -97,3 +97,36 @@ def test_move_and_rollout_follow_walls_and_permutation():
     demo = task.rollout(Demonstration(0, (0, 0)))
     assert [(t.obs, t.next_obs, t.reward, t.terminated) for t in demo] == [(0, 1, 0.0, False), (1, 2, 1.0, True)]
     assert task.move(0, 0) == 0  # the wall keeps you in place
+
+
+def test_numpy_numbers_are_accepted_and_floats_never_truncated():
+    import numpy as np
+
+    from icrl_bench.envs import MapGenerator
+
+    task = TaskSpec(rows="SFG", max_steps=np.int64(50), success_rate=np.float32(0.5))
+    assert task.max_steps == 50 and isinstance(task.max_steps, int) and task.success_rate == 0.5
+    assert MapGenerator(min_hops=np.int64(3), height=(np.int64(3), 4)).min_hops == 3
+    with pytest.raises(InvalidTaskError, match="integer"):
+        Demonstration(start=2.7, actions=(1,))
+    with pytest.raises(InvalidTaskError, match="permutation"):
+        TaskSpec(rows="SFG", action_permutation=(0.0, 1.5, 2, 3))
+    with pytest.raises(InvalidTaskError, match="max_steps"):
+        TaskSpec(rows="SFG", max_steps=2.5)
+    with pytest.raises(ValueError, match="pair of integers"):
+        MapGenerator(height=(3.7, 5))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: TaskSpec(rows=5),
+        lambda: TaskSpec(rows=None),
+        lambda: TaskSpec(rows="SFG", action_permutation=5),
+        lambda: TaskSpec.from_dict({"rows": ["SFG"], "demonstrations": [{"start": 0}]}),
+        lambda: TaskSpec.from_dict(["SFG"]),
+    ],
+)
+def test_malformed_input_raises_invalid_task_error(build):
+    with pytest.raises(InvalidTaskError):
+        build()

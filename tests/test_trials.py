@@ -112,5 +112,57 @@ def test_schedule_arguments_are_checked():
 def test_resample_on_a_fixed_task_cannot_change_and_says_so():
     env = ICRLFrozenLakeEnv(task="SFFG", change_every=1)
     env.reset(seed=0)
-    with pytest.raises(InvalidTaskError, match="change_kind='resample'"):
+    with pytest.raises(InvalidTaskError, match="a fixed task cannot be resampled"):
         env.reset()
+
+
+def test_changes_never_fail_on_maps_without_a_valid_change_of_that_kind():
+    # move_goal is impossible on ~12% of ID maps (any other goal position is too near a start); mutate on a few.
+    env = gym.make("ICRLFrozenLake-v0", change_every=1, change_kind="move_goal")
+    env.reset(seed=3)
+    before = env.unwrapped.task
+    env.reset()
+    assert env.unwrapped.task != before
+    from icrl_bench.envs.schedule import change_task
+
+    tight = TaskSpec(rows="FFG/FHH/FSH")
+    new = change_task(tight, "mutate", np.random.default_rng(0), MapGenerator())
+    assert new != tight and min(new.start_distances) >= 4  # resampled: no valid flip exists on this map
+    for kind in CHANGE_KINDS:
+        env = gym.make("ICRLFrozenLakeDense-v0", change_every=1, change_kind=kind)
+        env.reset(seed=0)
+        for _ in range(150):
+            previous = env.unwrapped.task
+            _, info = env.reset()
+            assert info["task_changed"] and env.unwrapped.task != previous
+
+
+def test_permute_changes_keep_the_map_and_work_on_tiny_maps_and_demonstrations():
+    env = gym.make("ICRLFrozenLake-v0", change_every=1, change_kind="permute")
+    env.reset(seed=0, options={"task": "SFG"})  # its start is 2 moves from the goal: no min_hops check for permute
+    env.reset()
+    assert env.unwrapped.task.rows == ("SFG",) and env.unwrapped.task.action_permutation is not None
+    paper = gym.make("ICRLFrozenLakeStitchingPaper-v0", change_every=1, change_kind="permute")
+    paper.reset(seed=0)
+    for _ in range(5):
+        paper.reset()
+        assert paper.unwrapped.task.rows[0] == "HHFF"
+    assert TaskSpec(rows="SG", action_permutation=(0, 1, 2, 3)) == TaskSpec(rows="SG")
+
+
+def test_bad_options_leave_the_env_untouched():
+    env = gym.make("ICRLFrozenLake-v0")
+    env.reset(seed=0)
+    task, rng_state = env.unwrapped.task, env.unwrapped.np_random.bit_generator.state
+    with pytest.raises(InvalidTaskError):
+        env.reset(seed=9, options={"task": "SX/FG"})
+    with pytest.raises(ValueError, match="new_task must be True or False"):
+        env.reset(seed=9, options={"new_task": "no"})
+    assert env.unwrapped.task == task and env.unwrapped.np_random.bit_generator.state == rng_state
+
+
+def test_hand_set_np_random_still_seeds_the_task_stream():
+    env = gym.make("ICRLFrozenLake-v0").unwrapped
+    env.np_random = np.random.default_rng(0)
+    obs, info = env.reset()
+    assert 0 <= obs < env.observation_space.n and info["trial_episode"] == 0

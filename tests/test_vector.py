@@ -35,7 +35,7 @@ def test_matches_sync_vector_env(env_id, kwargs):
     assert data_equivalence(got, want)
     rng = np.random.default_rng(0)
     resets = 0
-    for step in range(700):  # > 256 steps: crosses the read-ahead blocks of uniforms
+    for step in range(700):  # > 512 steps: crosses a read-ahead block of uniforms
         actions = rng.integers(4, size=n)
         got, want = ours.step(actions), ref.step(actions)
         assert data_equivalence(got, want), f"step {step}"
@@ -97,3 +97,34 @@ def test_vector_render_modes():
     vec = ICRLFrozenLakeVectorEnv(2, render_mode="ansi")
     vec.reset(seed=0)
     assert all(isinstance(t, str) for t in vec.render())
+
+
+def test_matches_sync_vector_env_under_masks_and_partial_seeds():
+    n = 5
+    ours, ref = pair("ICRLFrozenLakeSlippery-v0", n, max_steps=8, episodes_per_task=2, change_every=1, change_kind="mutate")
+    assert data_equivalence(ours.reset(seed=1), ref.reset(seed=1))
+    rng = np.random.default_rng(3)
+    for step in range(1300):
+        if step % 97 == 50:
+            mask = rng.random(n) < 0.5
+            kwargs = {"options": {"reset_mask": mask}}
+            if step % 2:
+                kwargs["seed"] = [None if rng.random() < 0.5 else int(rng.integers(100)) for _ in range(n)]
+            assert data_equivalence(ours.reset(**kwargs), ref.reset(**kwargs)), f"reset at step {step}"
+        actions = rng.integers(4, size=n)
+        assert data_equivalence(ours.step(actions), ref.step(actions)), f"step {step}"
+
+
+def test_sub_envs_never_reset_cannot_step_and_vector_env_pickles():
+    import pickle
+
+    vec = ICRLFrozenLakeVectorEnv(2, render_mode="rgb_array")
+    vec.reset(seed=0, options={"reset_mask": np.array([True, False])})
+    with pytest.raises(RuntimeError, match=r"sub-env\(s\) \[1\] were never reset"):
+        vec.step(np.zeros(2, dtype=int))
+    vec.reset(seed=0)
+    vec.render()
+    clone = pickle.loads(pickle.dumps(vec))
+    for _ in range(50):
+        a = np.array([1, 2])
+        assert data_equivalence(vec.step(a), clone.step(a))

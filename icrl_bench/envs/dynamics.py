@@ -95,6 +95,28 @@ def transition_matrix(task: TaskSpec) -> np.ndarray:
     return P
 
 
+def optimal_q_tables(task: TaskSpec, horizon: int | None = None) -> np.ndarray:
+    """``Q[h, s, a]``: best probability of reaching a goal within ``h + 1`` steps after taking `a` in `s`.
+
+    Finite-horizon value iteration over the exact transition matrix (``horizon`` defaults to ``max_steps``).
+    """
+    t = compile_task(task)
+    P = transition_matrix(task)
+    kind = np.array(t.kind)
+    live = kind == FROZEN
+    entering_goal = P[:, :, kind == GOAL].sum(axis=2)  # [s, a]
+    horizon = task.max_steps if horizon is None else horizon
+    out = []
+    value = np.zeros(task.n_tiles)
+    for _ in range(horizon):
+        out.append(entering_goal + P[:, :, live] @ value[live])
+        new = np.where(live, out[-1].max(axis=1), 0.0)
+        if len(out) > 1 and np.array_equal(out[-1], out[-2]):
+            break  # converged: every longer horizon has the same table (callers index min(h, len - 1))
+        value = new
+    return np.array(out)
+
+
 def _success_values(task: TaskSpec, horizon: int, optimal: bool) -> np.ndarray:
     """Probability of reaching a goal within `horizon` steps from each tile (random or optimal policy)."""
     t = compile_task(task)
@@ -105,7 +127,10 @@ def _success_values(task: TaskSpec, horizon: int, optimal: bool) -> np.ndarray:
     value = np.zeros(task.n_tiles)
     for _ in range(horizon):
         q = entering_goal + P[:, :, live] @ value[live]
-        value = np.where(live, q.max(axis=1) if optimal else q.mean(axis=1), 0.0)
+        new = np.where(live, q.max(axis=1) if optimal else q.mean(axis=1), 0.0)
+        if np.array_equal(new, value):
+            break  # converged exactly (floating point): more steps change nothing
+        value = new
     return value
 
 

@@ -42,6 +42,12 @@ def fitting_task(task: TaskSpec | dict | str, max_height: int, max_width: int) -
     return spec
 
 
+def task_seed(env: gym.Env) -> int:
+    """The seed of an env's task stream: its Gymnasium seed, or a draw from `np_random` if that was set by hand."""
+    seed = env.np_random_seed
+    return seed if seed >= 0 else int(env.np_random.integers(2**63))
+
+
 def make_source(task: TaskSpec | dict | str | None = None, stitching: bool = False, **generator_kwargs: Any) -> TaskSource:
     """The task source an environment draws from: a fixed task, stitching tasks, or paper-style maps.
 
@@ -161,17 +167,19 @@ class ICRLFrozenLakeEnv(gym.Env):
         return self.schedule.task
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-        super().reset(seed=seed)
         options = options or {}
         unknown = sorted(set(options) - set(RESET_OPTIONS))
         if unknown:
             raise ValueError(f"unknown reset option(s) {unknown}; allowed: {list(RESET_OPTIONS)}")
-        if seed is not None or self.schedule.rng is None:
-            self.schedule.seed(self.np_random_seed)
+        new_task = options.get("new_task", False)
+        if not isinstance(new_task, (bool, np.bool_)):
+            raise ValueError(f"reset option new_task must be True or False, got {new_task!r}")
+        # Validate before touching any state: a bad option leaves the env as it was.
         task = fitting_task(options["task"], self.max_height, self.max_width) if "task" in options else None
-        start = self.schedule.next_episode(
-            self._trial_episode, task=task, new_task=bool(options.get("new_task")) or seed is not None
-        )
+        super().reset(seed=seed)
+        if seed is not None or self.schedule.rng is None:
+            self.schedule.seed(task_seed(self))
+        start = self.schedule.next_episode(self._trial_episode, task=task, new_task=bool(new_task) or seed is not None)
         self._trial_episode = start.trial_episode
         self._begin(start)
         return self._s, start.info()
@@ -189,7 +197,7 @@ class ICRLFrozenLakeEnv(gym.Env):
         if t is None:
             raise RuntimeError("call reset() before step()")
         try:
-            a = operator.index(action)
+            a = -1 if isinstance(action, (bool, np.bool_)) else operator.index(action)
         except TypeError:
             a = -1
         if not 0 <= a < 4:
@@ -225,3 +233,8 @@ class ICRLFrozenLakeEnv(gym.Env):
         if self._painter is not None:
             self._painter.close()
             self._painter = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_painter"] = None  # pygame surfaces do not pickle; the copy draws afresh
+        return state

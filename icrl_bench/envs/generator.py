@@ -13,11 +13,11 @@ is a prefix of ``sample_many(n)`` for k <= n, and ``sample(rng)`` equals ``sampl
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
+from collections import deque
 
 import numpy as np
 
-from icrl_bench.envs.task import InvalidTaskError, TaskSpec
+from icrl_bench.envs.task import InvalidTaskError, TaskSpec, as_integer
 
 _S, _F, _H, _G, _WALL = 0, 1, 2, 3, 4
 _LETTERS = np.frombuffer(b"SFHG#", dtype=np.uint8)
@@ -36,12 +36,37 @@ def as_rng(rng: RngLike) -> np.random.Generator:
 
 def check_range(name: str, value: tuple[int, int]) -> tuple[int, int]:
     try:
-        lo, hi = (int(v) for v in value)
+        lo, hi = (as_integer(v) for v in value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a (low, high) pair of integers, got {value!r}") from None
     if not 1 <= lo <= hi:
         raise ValueError(f"{name} must satisfy 1 <= low <= high, got {value!r}")
     return lo, hi
+
+
+class TaskStream:
+    """Valid tasks of a `MapGenerator` in candidate order, from blocks of 32, 64, ..., 4096 candidates."""
+
+    def __init__(self, generator: MapGenerator, rng: np.random.Generator) -> None:
+        self.generator, self.rng = generator, rng
+        self.pending: deque[TaskSpec] = deque()
+        self.block = _FIRST_BLOCK
+
+    def __iter__(self) -> TaskStream:
+        return self
+
+    def __next__(self) -> TaskSpec:
+        drawn = 0  # candidates since the last valid one
+        while not self.pending:
+            self.pending.extend(self.generator._block_tasks(self.rng, self.block))
+            drawn += self.block
+            self.block = min(2 * self.block, _LAST_BLOCK)
+            if not self.pending and drawn >= _MAX_CANDIDATES:
+                raise InvalidTaskError(
+                    f"no valid map in {drawn:,} candidates of {self.generator}: loosen min_hops, lower p_hole "
+                    "or allow larger maps"
+                )
+        return self.pending.popleft()
 
 
 class SizeRanges:
@@ -93,50 +118,46 @@ class MapGenerator(SizeRanges):
                 raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
         if self.p_start == 0.0 or self.p_goal == 0.0:
             raise ValueError("p_start and p_goal must be positive: every map needs a start and a goal")
-        if not isinstance(self.min_hops, int) or self.min_hops < 1:
+        try:
+            object.__setattr__(self, "min_hops", as_integer(self.min_hops))
+        except TypeError:
+            raise ValueError(f"min_hops must be a positive integer, got {self.min_hops!r}") from None
+        if self.min_hops < 1:
             raise ValueError(f"min_hops must be a positive integer, got {self.min_hops!r}")
         # Fail here, not inside a sampling loop, for dynamics the tasks would reject.
-        TaskSpec(rows=("SG",), success_rate=self.success_rate, max_steps=self.max_steps)
+        probe = TaskSpec(rows=("SG",), success_rate=self.success_rate, max_steps=self.max_steps)
+        object.__setattr__(self, "success_rate", probe.success_rate)
+        object.__setattr__(self, "max_steps", probe.max_steps)
 
     def sample(self, rng: RngLike = None) -> TaskSpec:
         """One task; deterministic for an int seed or a Generator in a given state."""
-        return next(self._stream(as_rng(rng)))
+        return next(self.stream(rng))
 
     def sample_many(self, n: int, rng: RngLike = None) -> list[TaskSpec]:
         """`n` tasks (repeats possible, as in the paper); deterministic for an int seed."""
-        out: list[TaskSpec] = []
-        if n <= 0:
-            return out
-        for task in self._stream(as_rng(rng)):
-            out.append(task)
-            if len(out) == n:
-                break
-        return out
+        stream = self.stream(rng)
+        return [next(stream) for _ in range(max(n, 0))]
 
-    def _stream(self, rng: np.random.Generator) -> Iterator[TaskSpec]:
-        block, drawn = _FIRST_BLOCK, 0
-        while True:
-            tiles, heights, widths, perms = self._draw_block(rng, block)
-            accepted, dists = self._accept(tiles)
-            for b, dist in zip(accepted, dists):
-                h, w = int(heights[b]), int(widths[b])
-                letters = _LETTERS[tiles[b, :h, :w]]
-                rows = tuple(letters[r].tobytes().decode() for r in range(h))
-                perm = tuple(int(a) for a in perms[b]) if perms is not None else None
-                # Seed the task's cached BFS with the batched one (same numbers) so validation does not redo it.
-                task = object.__new__(TaskSpec)
-                task.__dict__["goal_distances"] = tuple(
-                    None if d == _INF_INT else d for d in dist[:h, :w].ravel().tolist()
-                )
-                TaskSpec.__init__(task, rows, self.success_rate, perm, self.max_steps)
-                yield task
-            drawn += block
-            if drawn >= _MAX_CANDIDATES:
-                raise InvalidTaskError(
-                    f"no valid map in the last {drawn:,} candidates of {self}: loosen min_hops, lower p_hole "
-                    "or allow larger maps"
-                )
-            block = min(2 * block, _LAST_BLOCK)
+    def stream(self, rng: RngLike = None) -> TaskStream:
+        """An endless, picklable iterator of tasks: the sequence `sample_many` takes its prefixes from."""
+        return TaskStream(self, as_rng(rng))
+
+    def _block_tasks(self, rng: np.random.Generator, block: int) -> list[TaskSpec]:
+        """The valid tasks among `block` fresh candidates, in candidate order."""
+        tiles, heights, widths, perms = self._draw_block(rng, block)
+        accepted, dists = self._accept(tiles)
+        out = []
+        for b, dist in zip(accepted, dists):
+            h, w = int(heights[b]), int(widths[b])
+            letters = _LETTERS[tiles[b, :h, :w]]
+            rows = tuple(letters[r].tobytes().decode() for r in range(h))
+            perm = tuple(int(a) for a in perms[b]) if perms is not None else None
+            # Seed the task's cached BFS with the batched one (same numbers) so validation does not redo it.
+            task = object.__new__(TaskSpec)
+            task.__dict__["goal_distances"] = tuple(None if d == _INF_INT else d for d in dist[:h, :w].ravel().tolist())
+            TaskSpec.__init__(task, rows, self.success_rate, perm, self.max_steps)
+            out.append(task)
+        return out
 
     def _draw_block(
         self, rng: np.random.Generator, n: int

@@ -114,6 +114,8 @@ def draw_trajectories(
     surface = pygame.Surface((task.ncol * cell, task.nrow * cell))
     _paint_map(surface, task, cell)
     for k, tiles in enumerate(trajectories):
+        if len(tiles) == 0:
+            raise ValueError(f"trajectory {k} is empty: give at least one tile")
         for t in tiles:
             if not 0 <= t < task.n_tiles:
                 raise ValueError(f"trajectory {k} visits tile {t}, outside this {task.nrow}x{task.ncol} map")

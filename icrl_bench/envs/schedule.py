@@ -10,13 +10,15 @@ Change kinds (``change_kind``):
     ``mutate``: flip ``n_mutations`` frozen/hole tiles;
     ``move_goal``: move every goal to another frozen tile;
     ``permute``: draw a new action permutation.
-Every changed map stays valid: every start still reaches a goal at least the source's ``min_hops`` away.
+Every changed map stays valid: every start still reaches a goal at least the source's ``min_hops`` away; a map
+that admits no valid change of the asked kind is resampled instead (see `change_task`). Demonstrations are
+shown at the start of a trial only, never after a change.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 
@@ -62,43 +64,57 @@ def task_rng(seed: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1,))))
 
 
+def _changed(task: TaskSpec, kind: str, rng: np.random.Generator, n_mutations: int) -> TaskSpec:
+    """One random candidate change of `task` (may be invalid: raises InvalidTaskError then)."""
+    if kind == "permute":
+        return task.replace(action_permutation=tuple(int(a) for a in rng.permutation(4)))
+    flat = list("".join(task.rows))
+    if kind == "mutate":
+        cells = [i for i, t in enumerate(flat) if t in "FH"]
+        for i in rng.choice(len(cells), size=min(n_mutations, len(cells)), replace=False):
+            flat[cells[i]] = "H" if flat[cells[i]] == "F" else "F"
+    elif kind == "move_goal":
+        goals = [i for i, t in enumerate(flat) if t == "G"]
+        frozen = [i for i, t in enumerate(flat) if t == "F"]
+        if len(frozen) < len(goals):
+            raise InvalidTaskError(f"cannot move the goals of {task}: not enough frozen tiles")
+        for g in goals:
+            flat[g] = "F"
+        for i in rng.choice(len(frozen), size=len(goals), replace=False):
+            flat[frozen[i]] = "G"
+    else:
+        raise ValueError(f"unknown change_kind {kind!r}; choose one of {CHANGE_KINDS}")
+    return task.replace(rows=tuple("".join(flat[r * task.ncol : (r + 1) * task.ncol]) for r in range(task.nrow)))
+
+
 def change_task(
     task: TaskSpec, kind: str, rng: np.random.Generator, source: TaskSource, n_mutations: int = 2
 ) -> TaskSpec:
-    """A changed version of `task` (see the module docstring for the kinds); never equal to `task`."""
-    min_hops = getattr(source, "min_hops", 1)
-    for _ in range(_MAX_TRIES):
-        if kind == "resample":
-            new = source.sample(rng)
-        elif kind == "permute":
-            new = task.replace(action_permutation=tuple(int(a) for a in rng.permutation(4)))
-        else:
-            flat = list("".join(task.rows))
-            if kind == "mutate":
-                cells = [i for i, t in enumerate(flat) if t in "FH"]
-                for i in rng.choice(len(cells), size=min(n_mutations, len(cells)), replace=False):
-                    flat[cells[i]] = "H" if flat[cells[i]] == "F" else "F"
-            elif kind == "move_goal":
-                goals = [i for i, t in enumerate(flat) if t == "G"]
-                frozen = [i for i, t in enumerate(flat) if t == "F"]
-                if len(frozen) < len(goals):
-                    raise InvalidTaskError(f"cannot move the goals of {task}: not enough frozen tiles")
-                for g in goals:
-                    flat[g] = "F"
-                for i in rng.choice(len(frozen), size=len(goals), replace=False):
-                    flat[frozen[i]] = "G"
-            else:
-                raise ValueError(f"unknown change_kind {kind!r}; choose one of {CHANGE_KINDS}")
-            rows = tuple("".join(flat[r * task.ncol : (r + 1) * task.ncol]) for r in range(task.nrow))
+    """A changed version of `task`, never equal to it, drawn uniformly among the valid changes of `kind`.
+
+    Valid: the task validates, and (for map changes) every start's nearest goal is at least the source's
+    ``min_hops`` away. Some small maps admit no valid change of a kind (about 12% of in-distribution maps have
+    no other valid goal position, a few no valid pair of tiles to flip); after 1000 candidates such a map is
+    changed by ``resample`` instead - the strongest change, and still unsignalled.
+    """
+    if kind not in CHANGE_KINDS:
+        raise ValueError(f"unknown change_kind {kind!r}; choose one of {CHANGE_KINDS}")
+    if kind != "resample":
+        min_hops = getattr(source, "min_hops", 1)
+        for _ in range(_MAX_TRIES):
             try:
-                new = task.replace(rows=rows)
+                new = _changed(task, kind, rng, n_mutations)
             except InvalidTaskError:
                 continue
-        if new != task and min(new.start_distances) >= min_hops:
+            if new != task and (kind == "permute" or min(new.start_distances) >= min_hops):
+                return new
+    for _ in range(_MAX_TRIES):
+        new = source.sample(rng)
+        if new != task:
             return new
     raise InvalidTaskError(
-        f"could not change task {task} by {kind!r} into a different valid task in {_MAX_TRIES} tries; "
-        "use change_kind='resample'"
+        f"could not change task {task} by {kind!r}, nor by drawing a different task from {type(source).__name__} "
+        "(a fixed task cannot be resampled): choose another change_kind"
     )
 
 
@@ -121,6 +137,19 @@ class EpisodeStart:
         if self.new_trial and self.task.demonstrations:
             out["demonstrations"] = tuple(self.task.rollout(d) for d in self.task.demonstrations)
         return out
+
+
+class _Samples:
+    """A picklable endless iterator of `source.sample(rng)` (for sources without a `stream`)."""
+
+    def __init__(self, source: TaskSource, rng: np.random.Generator) -> None:
+        self.source, self.rng = source, rng
+
+    def __iter__(self) -> _Samples:
+        return self
+
+    def __next__(self) -> TaskSpec:
+        return self.source.sample(self.rng)
 
 
 class TaskSchedule:
@@ -152,10 +181,21 @@ class TaskSchedule:
         self.n_mutations = n_mutations
         self.rng: np.random.Generator | None = None
         self.task: TaskSpec | None = None
+        self._draws: Iterator[TaskSpec] | None = None
 
     def seed(self, seed: int) -> None:
         """Restart the task stream from `seed` (the env's reset seed)."""
         self.rng = task_rng(seed)
+        self._draws = None
+
+    def _draw(self) -> TaskSpec:
+        # One persistent stream per seed: a MapGenerator keeps its block of candidates between draws.
+        if self._draws is None:
+            assert self.rng is not None
+            rng = self.rng
+            stream = getattr(self.source, "stream", None)
+            self._draws = stream(rng) if stream is not None else _Samples(self.source, rng)
+        return next(self._draws)
 
     def events(self, next_episode: Any) -> tuple[Any, Any]:
         """(starts a new trial, changes the task) for trial-episode index `next_episode` (int or int array)."""
@@ -167,7 +207,7 @@ class TaskSchedule:
     def new_trial(self, task: TaskSpec | None = None) -> TaskSpec:
         """Set the task of a new trial: `task` if given, else the next one of the stream."""
         assert self.rng is not None, "seed() the schedule before the first trial"
-        self.task = task if task is not None else self.source.sample(self.rng)
+        self.task = task if task is not None else self._draw()
         return self.task
 
     def change(self) -> TaskSpec:

@@ -86,6 +86,8 @@ class StitchingGenerator(SizeRanges):
             raise ValueError(f"p_hole must be in [0, 1), got {self.p_hole!r}")
         if self.height[1] * self.width[1] < 6:
             raise ValueError("stitching maps need at least 6 tiles: raise height or width")
+        if self.max_steps < self.min_hops:
+            raise ValueError(f"max_steps ({self.max_steps}) must be at least min_hops ({self.min_hops})")
 
     def sample(self, rng: RngLike = None) -> TaskSpec:
         """One stitching task; deterministic for an int seed or a Generator in a given state."""
@@ -140,6 +142,8 @@ class StitchingGenerator(SizeRanges):
             return None
         a_start = a_starts[rng.integers(len(a_starts))]
         a_actions = _walk(a_start, to_x_no_s, nrow, ncol, rng) + _walk(x, to_goal_no_s, nrow, ncol, rng)
+        if max(len(a_actions), len(b_actions)) > self.max_steps:
+            return None
         rows = [["H" if t in holes else "F" for t in range(r * ncol, (r + 1) * ncol)] for r in range(nrow)]
         rows[start // ncol][start % ncol] = "S"
         rows[goal // ncol][goal % ncol] = "G"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import numbers
+import operator
 from collections import deque
 from functools import cached_property
 from typing import Any, NamedTuple, Sequence
@@ -48,15 +50,27 @@ class Demonstration:
     actions: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "actions", tuple(int(a) for a in self.actions))
-        object.__setattr__(self, "start", int(self.start))
+        try:
+            object.__setattr__(self, "actions", tuple(as_integer(a) for a in self.actions))
+            object.__setattr__(self, "start", as_integer(self.start))
+        except TypeError as e:
+            raise InvalidTaskError(f"a demonstration needs an integer start tile and integer actions: {e}") from None
+
+
+def as_integer(value: Any) -> int:
+    """`value` as an int if it is an integer (Python or numpy, not bool); TypeError otherwise (no truncation)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{value!r} is a bool, not an integer")
+    return operator.index(value)
 
 
 def _as_rows(rows: str | Sequence[str]) -> tuple[str, ...]:
     if isinstance(rows, str):
         parts = rows.replace("/", " ").split()
-    else:
+    elif isinstance(rows, (list, tuple)):
         parts = list(rows)
+    else:
+        raise InvalidTaskError(f"rows must be a string like 'SFF/FHG' or a sequence of row strings, got {rows!r}")
     for i, row in enumerate(parts):
         if not isinstance(row, str):
             raise InvalidTaskError(f"row {i} is {row!r}, not a string of S/F/H/G letters")
@@ -144,23 +158,33 @@ class TaskSpec:
 
     def _validate_dynamics(self) -> None:
         rate = self.success_rate
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= rate <= 1.0:
             raise InvalidTaskError(f"success_rate must be a number in [0, 1], got {rate!r}")
         object.__setattr__(self, "success_rate", float(rate))
         if self.action_permutation is not None:
-            perm = tuple(int(a) for a in self.action_permutation)
+            try:
+                perm = tuple(as_integer(a) for a in self.action_permutation)
+            except (TypeError, ValueError):
+                perm = ()
             if sorted(perm) != [0, 1, 2, 3]:
                 raise InvalidTaskError(
                     f"action_permutation must be a permutation of (0, 1, 2, 3), got {self.action_permutation!r}"
                 )
-            object.__setattr__(self, "action_permutation", perm)
-        if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
+            # The identity is no permutation: one task, one id.
+            object.__setattr__(self, "action_permutation", None if perm == (0, 1, 2, 3) else perm)
+        try:
+            steps = as_integer(self.max_steps)
+        except (TypeError, ValueError):
+            steps = 0
+        if steps < 1:
             raise InvalidTaskError(f"max_steps must be a positive integer, got {self.max_steps!r}")
+        object.__setattr__(self, "max_steps", steps)
 
     def _validate_demonstrations(self) -> None:
-        demos = tuple(
-            d if isinstance(d, Demonstration) else Demonstration(**d) for d in self.demonstrations
-        )
+        try:
+            demos = tuple(d if isinstance(d, Demonstration) else Demonstration(**d) for d in self.demonstrations)
+        except TypeError as e:
+            raise InvalidTaskError(f"demonstrations must be Demonstration(start, actions) objects: {e}") from None
         object.__setattr__(self, "demonstrations", demos)
         if demos and self.success_rate != 1.0:
             raise InvalidTaskError("demonstrations need deterministic dynamics: set success_rate=1.0")
@@ -280,12 +304,13 @@ class TaskSpec:
         if "rows" not in data:
             raise InvalidTaskError("a task needs 'rows' (the map)")
         kwargs = dict(data)
-        if kwargs.get("action_permutation") is not None:
-            kwargs["action_permutation"] = tuple(kwargs["action_permutation"])
-        kwargs["demonstrations"] = tuple(
-            Demonstration(start=d["start"], actions=tuple(d["actions"])) for d in kwargs.get("demonstrations", ())
-        )
-        return cls(**kwargs)
+        try:
+            kwargs["demonstrations"] = tuple(
+                Demonstration(start=d["start"], actions=tuple(d["actions"])) for d in kwargs.get("demonstrations", ())
+            )
+            return cls(**kwargs)
+        except (KeyError, TypeError) as e:
+            raise InvalidTaskError(f"malformed task {data!r}: {type(e).__name__} {e}") from None
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys, no spaces): the bytes the task id hashes."""

@@ -86,7 +86,7 @@ class ICRLFrozenLakeVectorEnv(VectorEnv):
         self._elapsed = np.zeros(n, dtype=np.int64)
         self._trial_episode = np.full(n, -1, dtype=np.int64)
         self._autoreset = np.zeros(n, dtype=bool)
-        self._started = False
+        self._started = np.zeros(n, dtype=bool)
         self._last_action = np.full(n, -1, dtype=np.int64)
         self._painters: list[MapPainter] | None = None
         self._arange = np.arange(n)
@@ -213,6 +213,20 @@ class ICRLFrozenLakeVectorEnv(VectorEnv):
         if mask.shape != (n,) or mask.dtype != np.bool_:
             raise ValueError(f"reset_mask must be a bool array of shape ({n},), got {mask.dtype} {mask.shape}")
         idx = np.flatnonzero(mask)
+        if "task" in options and "tasks" in options:
+            raise ValueError("give either 'task' (for every sub-env) or 'tasks' (one per sub-env), not both")
+        new_task = options.get("new_task", False)
+        if not isinstance(new_task, (bool, np.bool_)):
+            raise ValueError(f"reset option new_task must be True or False, got {new_task!r}")
+        # Validate every option before touching any state: a bad option leaves the env as it was.
+        forced: list[TaskSpec | None] | None = None
+        if "task" in options:
+            forced = [self._check_task(options["task"])] * len(idx)
+        elif "tasks" in options:
+            tasks = list(options["tasks"])
+            if len(tasks) != n:
+                raise ValueError(f"'tasks' needs one task per sub-env ({n}), got {len(tasks)}")
+            forced = [None if tasks[i] is None else self._check_task(tasks[i]) for i in idx]
         if seed is None:
             seeds: list[int | None] = [None] * n
         elif isinstance(seed, int):
@@ -226,25 +240,16 @@ class ICRLFrozenLakeVectorEnv(VectorEnv):
             if seeds[i] is not None or self._gens[i] is None:
                 self._seed_env(int(i), seeds[i])
                 seeded[i] = seeds[i] is not None
-        if "task" in options and "tasks" in options:
-            raise ValueError("give either 'task' (for every sub-env) or 'tasks' (one per sub-env), not both")
-        forced: list[TaskSpec | None] | None = None
-        if "task" in options:
-            forced = [self._check_task(options["task"])] * len(idx)
-        elif "tasks" in options:
-            tasks = list(options["tasks"])
-            if len(tasks) != n:
-                raise ValueError(f"'tasks' needs one task per sub-env ({n}), got {len(tasks)}")
-            forced = [self._check_task(tasks[i]) for i in idx]
-        new_task = bool(options.get("new_task")) | seeded[idx]
-        infos = self._begin_episodes(idx, forced, new_task)
+        infos = self._begin_episodes(idx, forced, bool(new_task) | seeded[idx])
         self._autoreset[idx] = False
-        self._started = True
+        self._started[idx] = True
         return self._pos.copy(), infos
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        if not self._started:
-            raise RuntimeError("call reset() before step()")
+        if not self._started.all():
+            raise RuntimeError(
+                f"sub-env(s) {np.flatnonzero(~self._started)[:5].tolist()} were never reset: reset them before step()"
+            )
         a = np.asarray(actions)
         if a.shape != (self.num_envs,):
             raise ValueError(f"actions must have shape ({self.num_envs},), got {a.shape}")
@@ -298,3 +303,8 @@ class ICRLFrozenLakeVectorEnv(VectorEnv):
 
     def close_extras(self, **kwargs: Any) -> None:
         self._painters = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_painters"] = None  # pygame surfaces do not pickle
+        return state
