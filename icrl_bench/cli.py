@@ -48,9 +48,80 @@ def cmd_envs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suites(args: argparse.Namespace) -> int:
+    """List the evaluation suites with versions and hashes."""
+    from icrl_bench.protocol.suites import SUITES
+
+    print(f"{'suite':16} {'version':>7} {'trials':>6} {'episodes':>8}  {'hash':16}  description")
+    for suite in SUITES.values():
+        print(f"{suite.name:16} {suite.version:7} {suite.n_trials:6} {suite.n_episodes:8}  {suite.hash:16}  {suite.description} ({suite.env_id})")
+    return 0
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-")[:60] or "agent"
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate an agent on suites; write the results folder and print the table."""
+    from icrl_bench.agents import AgentSpec, AgentSpecError, parse_agent_args
+    from icrl_bench.envs.task import InvalidTaskError
+    from icrl_bench.protocol.evaluation import EvaluationError, evaluate, print_table
+    from icrl_bench.protocol.runner import AgentError, ProtocolOptions
+    from icrl_bench.protocol.suites import DEFAULT_SUITES
+
+    out = args.out
+    try:
+        if args.agent is None and args.agent_cmd is None:
+            raise AgentSpecError("name an agent (e.g. explorer, my_pkg.module:MyAgent, my_agent.py:MyAgent) or give --agent-cmd")
+        recipe = AgentSpec(name=args.agent, kwargs=parse_agent_args(args.agent_arg), command=args.agent_cmd)
+        suites = DEFAULT_SUITES if args.suites == "all" else tuple(s.strip() for s in args.suites.split(","))
+        options = ProtocolOptions(
+            forced_exploration=args.forced_exploration,
+            step_timeout=args.step_timeout if args.step_timeout > 0 else None,
+            batch_size=args.batch_size,
+            on_invalid_action=args.on_invalid_action,
+        )
+        out = args.out or f"results/{_slug(recipe.label)}"
+        results = evaluate(
+            recipe, suites, out, args.trials, args.seed, options, args.workers, args.resume,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
+    except (AgentSpecError, AgentError, EvaluationError, InvalidTaskError, KeyError, ValueError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"\nerror: {message}", file=sys.stderr)
+        if isinstance(e, AgentError) and out:
+            print(f"finished trials are saved in {out}; fix the agent and continue with --resume", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished trials are saved in {out}; continue with --resume", file=sys.stderr)
+        return 130
+    print_table(results)
+    print(f"results: {out}/results.json, episodes.csv, summary.csv, curves.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="icrl-bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser("evaluate", help="score an agent on the evaluation suites")
+    ev.add_argument("agent", nargs="?", help="random | oracle | qlearning | explorer | package.module:attr | path/file.py:attr")
+    ev.add_argument("--agent-cmd", help="an external agent process speaking the JSON-lines protocol")
+    ev.add_argument("--agent-arg", action="append", default=[], metavar="KEY=VALUE", help="agent option (repeatable)")
+    ev.add_argument("--suites", default="all", help="comma-separated suite names, or 'all' (default)")
+    ev.add_argument("--trials", type=int, default=None, help="trials per suite (default: all 100)")
+    ev.add_argument("--seed", type=int, default=0, help="evaluation seed: starts, slips, agent randomness (default 0)")
+    ev.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
+    ev.add_argument("--out", help="results folder (default results/<agent>)")
+    ev.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    ev.add_argument("--forced-exploration", choices=["none", "paper"], default="none")
+    ev.add_argument("--step-timeout", type=float, default=10.0, help="seconds per agent call; 0 = no limit")
+    ev.add_argument("--on-invalid-action", choices=["error", "random"], default="error")
+    ev.add_argument("--batch-size", type=int, default=100, help="trials per call for batched agents")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ev.set_defaults(func=cmd_evaluate)
+    suites = sub.add_parser("suites", help="list the evaluation suites")
+    suites.set_defaults(func=cmd_suites)
     envs = sub.add_parser("envs", help="list the registered environments with calibration numbers")
     envs.add_argument(
         "--calibrate", type=int, default=200, metavar="N", help="maps per id for the calibration numbers (0: none)"

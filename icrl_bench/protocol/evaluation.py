@@ -1,0 +1,229 @@
+"""`evaluate`: run an agent on suites into a results folder - resumable, parallel, deterministic.
+
+Every finished trial is appended at once to ``OUT/parts/trials-<pid>.jsonl`` (flushed and fsynced), so a crash
+or Ctrl-C loses nothing already finished, and ``resume=True`` runs only the missing trials. The run's settings
+are stored in ``OUT/run.json``; resuming with other settings is an error, never a silent mix.
+Trials are independent (own seeds), so results do not depend on ``workers``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+from icrl_bench.protocol.metrics import suite_metrics
+from icrl_bench.protocol.results import SCHEMA_VERSION, format_table, write_results
+from icrl_bench.protocol.runner import ProtocolOptions, TrialRecord, run_trials
+from icrl_bench.protocol.suites import get_suite
+
+
+_RUN_TOKEN = uuid.uuid4().hex[:8]  # part files are per process: pid plus this token
+
+
+class AgentRecipe(Protocol):
+    """What `evaluate` needs of an agent specification (see `icrl_bench.agents.AgentSpec`); must pickle."""
+
+    @property
+    def label(self) -> str: ...
+
+    def build(self) -> Any: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class EvaluationError(RuntimeError):
+    """A results folder that cannot be used as asked (settings differ, corrupt parts); nothing is deleted."""
+
+
+def package_version() -> str:
+    from icrl_bench import __version__
+
+    return __version__
+
+
+def run_config(recipe: AgentRecipe, suites: Sequence[str], trials: int | None, seed: int, options: ProtocolOptions) -> dict[str, Any]:
+    """The settings that define a run (stored in run.json and results.json)."""
+    described = {}
+    for name in suites:
+        suite = get_suite(name)
+        n = suite.n_trials if trials is None else trials
+        if not 1 <= n <= suite.n_trials:
+            raise ValueError(f"--trials must be between 1 and {suite.n_trials} for suite {name!r}, got {n}")
+        described[name] = {**suite.describe(), "change_after": suite.change_after, "trials": n}
+    agent = {**recipe.to_dict(), "label": recipe.label}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "package_version": package_version(),
+        "agent": agent,
+        "suites": described,
+        "seed": seed,
+        "protocol": options.to_dict(),
+    }
+
+
+def _work(
+    recipe: AgentRecipe,
+    suite_name: str,
+    trials: list[int],
+    seed: int,
+    options: ProtocolOptions,
+    parts: str,
+    on_trial: Any = None,
+) -> int:
+    """Run trials, appending each record to this process's part file as it finishes; returns how many ran."""
+    agent = recipe.build()
+    count = 0
+    try:
+        with open(Path(parts) / f"trials-{os.getpid()}-{_RUN_TOKEN}.jsonl", "a") as f:
+            for record in run_trials(agent, get_suite(suite_name), trials, seed, options):
+                f.write(json.dumps(record.to_dict()) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+                count += 1
+                if on_trial is not None:
+                    on_trial()
+    finally:
+        close = getattr(agent, "close", None)
+        if callable(close):
+            close()
+    return count
+
+
+def load_finished(out: Path, repair: bool = False) -> dict[tuple[str, int], TrialRecord]:
+    """Finished trials from ``out/parts``.
+
+    A last line without its newline is a write cut short by a crash: it is no finished trial, so it is
+    ignored, and with `repair` cut from the file (so that appending goes on cleanly); that trial re-runs.
+    """
+    done: dict[tuple[str, int], TrialRecord] = {}
+    for path in sorted((out / "parts").glob("trials-*.jsonl")):
+        text = path.read_text()
+        if text and not text.endswith("\n"):
+            print(f"note: {path} ends in an incomplete record (an interrupted write); that trial will be re-run", file=sys.stderr)
+            text = text[: text.rfind("\n") + 1]
+            if repair:
+                path.write_text(text)
+        for i, line in enumerate(text.splitlines()):
+            if not line.strip():
+                continue
+            try:
+                record = TrialRecord.from_dict(json.loads(line))
+            except (json.JSONDecodeError, TypeError, KeyError) as e:
+                raise EvaluationError(f"{path}, line {i + 1} is corrupt ({e}); move the file away to re-run its trials") from None
+            key = (record.suite, record.trial)
+            if key in done and _comparable(done[key]) != _comparable(record):
+                raise EvaluationError(
+                    f"trial {record.trial} of suite {record.suite!r} was recorded twice with different results: "
+                    "the agent is not deterministic given its seed"
+                )
+            done[key] = record
+    return done
+
+
+def _comparable(record: TrialRecord) -> dict:
+    d = record.to_dict()
+    d.pop("wall_time")
+    return d
+
+
+def _prepare(out: Path, config: dict[str, Any], resume: bool) -> dict[tuple[str, int], TrialRecord]:
+    run_file = out / "run.json"
+    if run_file.exists() or (out / "parts").exists():
+        if not resume:
+            raise EvaluationError(f"{out} already holds an evaluation: pass --resume to continue it, or choose another --out")
+        stored = json.loads(run_file.read_text())
+        differ = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
+        if differ:
+            raise EvaluationError(
+                f"{out} holds a run with different settings ({', '.join(differ)}); resume with the same settings or "
+                "choose another --out"
+            )
+        return load_finished(out, repair=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "parts").mkdir(exist_ok=True)
+    run_file.write_text(json.dumps(config, indent=1))
+    return {}
+
+
+class _Progress:
+    def __init__(self, total: int, done: int, label: str, enabled: bool) -> None:
+        self.total, self.done, self.label, self.enabled = total, done, label, enabled
+        self.start, self.last = time.perf_counter(), 0.0
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if self.enabled and (now - self.last > 0.2 or self.done == self.total):
+            self.last = now
+            filled = int(30 * self.done / max(self.total, 1))
+            sys.stderr.write(f"\r{self.label}: [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} trials {now - self.start:6.1f} s")
+            if self.done == self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def evaluate(
+    recipe: AgentRecipe,
+    suites: Sequence[str],
+    out: str | os.PathLike,
+    trials: int | None = None,
+    seed: int = 0,
+    options: ProtocolOptions | None = None,
+    workers: int = 1,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate the agent on `suites` into the folder `out`; returns the results (as written to results.json)."""
+    options = options or ProtocolOptions()
+    out = Path(out)
+    config = run_config(recipe, suites, trials, seed, options)
+    done = _prepare(out, config, resume)
+    todo = [(s, [k for k in range(d["trials"]) if (s, k) not in done]) for s, d in config["suites"].items()]
+    todo = [(s, ks) for s, ks in todo if ks]
+    total = sum(d["trials"] for d in config["suites"].values())
+    bar = _Progress(total, total - sum(len(ks) for _, ks in todo), f"evaluate {recipe.label}", progress)
+    parts = str(out / "parts")
+    if workers <= 1:
+        for suite, ks in todo:  # in-process: the bar moves and Ctrl-C stops between trials
+            _work(recipe, suite, ks, seed, options, parts, bar.update)
+    else:
+        chunks = [(s, ks[i : i + size]) for s, ks in todo for size in [max(1, math.ceil(len(ks) / workers))] for i in range(0, len(ks), size)]
+        with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_work, recipe, s, ks, seed, options, parts) for s, ks in chunks]
+            try:
+                for future in cf.as_completed(futures):
+                    bar.update(future.result())
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    return finalise(out, config)
+
+
+def finalise(out: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Summarise the finished trials of `out` into results.json, the CSVs and curves.png."""
+    done = load_finished(out)
+    records: dict[str, list[TrialRecord]] = {}
+    summary: dict[str, Any] = {}
+    for name, d in config["suites"].items():
+        missing = [k for k in range(d["trials"]) if (name, k) not in done]
+        if missing:
+            raise EvaluationError(f"suite {name!r} is missing trials {missing[:10]}: run again with --resume")
+        records[name] = [done[(name, k)] for k in range(d["trials"])]
+        summary[name] = suite_metrics(records[name], d["change_after"])
+    write_results(out, config, records, summary)
+    results = dict(config)
+    results["summary"] = summary
+    return results
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print(format_table(results["summary"], results["agent"]["label"]))
