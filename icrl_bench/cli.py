@@ -101,6 +101,47 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+BASELINES = ("random", "qlearning", "explorer", "oracle")
+
+
+def baselines_markdown(results: dict[str, dict]) -> str:
+    """A markdown table: one row per suite, one column per agent, AUC with its 95% CI."""
+    agents = list(results)
+    suites = list(next(iter(results.values()))["summary"])
+    lines = ["| suite | " + " | ".join(agents) + " |", "|---|" + "---|" * len(agents)]
+    for suite in suites:
+        cells = []
+        for agent in agents:
+            auc = results[agent]["summary"][suite]["auc"]
+            cells.append(f"{auc['value']:.3f} [{auc['ci_low']:.3f}, {auc['ci_high']:.3f}]")
+        lines.append(f"| {suite} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def cmd_baselines(args: argparse.Namespace) -> int:
+    """Evaluate the built-in baselines on every suite; print the README table; optionally ship their curves."""
+    import json
+
+    from icrl_bench.agents import AgentSpec
+    from icrl_bench.protocol.evaluation import evaluate
+    from icrl_bench.protocol.results import BASELINE_CURVES
+    from icrl_bench.protocol.suites import DEFAULT_SUITES
+
+    results = {}
+    for name in BASELINES:
+        # resume=True: a finished folder is only summarised again; an interrupted one is completed.
+        results[name] = evaluate(
+            AgentSpec(name), DEFAULT_SUITES, f"{args.out}/{name}", args.trials, 0, workers=args.workers, resume=True,
+            progress=sys.stderr.isatty(),
+        )
+    print(baselines_markdown(results))
+    if args.write_curves:
+        curves = {a: {s: {"curve": m["curve"]} for s, m in r["summary"].items()} for a, r in results.items()}
+        BASELINE_CURVES.write_text(json.dumps(curves, indent=1) + "\n")
+        print(f"wrote {BASELINE_CURVES}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="icrl-bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -120,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, default=100, help="trials per call for batched agents")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     ev.set_defaults(func=cmd_evaluate)
+    base = sub.add_parser("baselines", help="evaluate the built-in baselines on every suite (the README table)")
+    base.add_argument("--out", default="results/baselines", help="folder for the four results folders")
+    base.add_argument("--trials", type=int, default=None, help="trials per suite (default: all 100)")
+    base.add_argument("--workers", type=int, default=1)
+    base.add_argument("--write-curves", action="store_true", help="ship the curves with the package (curves.png)")
+    base.set_defaults(func=cmd_baselines)
     suites = sub.add_parser("suites", help="list the evaluation suites")
     suites.set_defaults(func=cmd_suites)
     envs = sub.add_parser("envs", help="list the registered environments with calibration numbers")

@@ -20,7 +20,7 @@ class QLearningAgent(Agent):
         epsilon: probability of a uniformly random action.
     """
 
-    def __init__(self, alpha: float = 0.9, gamma: float = 0.95, q0: float = 1.0, epsilon: float = 0.0) -> None:
+    def __init__(self, alpha: float = 0.9, gamma: float = 0.9, q0: float = 0.5, epsilon: float = 0.0) -> None:
         for name, value, lo, hi in (("alpha", alpha, 0, 1), ("gamma", gamma, 0, 1), ("epsilon", epsilon, 0, 1)):
             if not lo <= value <= hi:
                 raise ValueError(f"{name} must be in [{lo}, {hi}], got {value!r}")

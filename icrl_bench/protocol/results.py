@@ -35,7 +35,7 @@ def write_results(out: Path, config: Mapping[str, Any], records: Mapping[str, li
     results = dict(config)
     results["records"] = {s: [r.to_dict() for r in recs] for s, recs in records.items()}
     results["summary"] = summary
-    _atomic_write(out / "results.json", json.dumps(results, indent=1))
+    _atomic_write(out / "results.json", json.dumps(results, separators=(",", ":")))
 
     with open(out / "episodes.csv", "w", newline="") as f:
         w = csv.writer(f)

@@ -89,7 +89,10 @@ class TrialRecord:
     wall_time: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dict(vars(self))  # flat fields; faster than dataclasses.asdict's deep copy
+        out["task_ids"] = list(self.task_ids)
+        out["episodes"] = [dict(vars(e)) for e in self.episodes]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrialRecord:

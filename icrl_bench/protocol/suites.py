@@ -23,6 +23,8 @@ from icrl_bench.envs.task import TaskSpec
 
 # Entropy of the evaluation seed space. Nothing else in the project draws tasks from it.
 EVAL_ENTROPY = 0x1C_B1_E7A1
+# Entropy of the training seed space (hyper-parameter sweeps, training data): never the evaluation one.
+TRAIN_ENTROPY = 0x7A_A1_2025
 DEFAULT_TRIALS = 100
 
 
@@ -41,6 +43,7 @@ class Suite:
         change_after: for non-stationary suites, the task is replaced after this many episodes (no signal).
         n_trials: trials in the suite (``--trials`` runs the first k).
         description: one line for `icrl-bench suites`.
+        entropy: the seed space the tasks are drawn from (`EVAL_ENTROPY` for the evaluation suites).
     """
 
     name: str
@@ -50,6 +53,7 @@ class Suite:
     description: str
     change_after: int | None = None
     n_trials: int = DEFAULT_TRIALS
+    entropy: int = EVAL_ENTROPY
 
     @property
     def env_kwargs(self) -> dict[str, Any]:
@@ -59,9 +63,10 @@ class Suite:
     def source(self) -> TaskSource:
         return make_source(**self.env_kwargs)
 
-    def trial_tasks(self, trial: int, entropy: int = EVAL_ENTROPY) -> tuple[TaskSpec, ...]:
+    def trial_tasks(self, trial: int) -> tuple[TaskSpec, ...]:
         """The task(s) of trial `trial`: one, or two (before and after the change) for non-stationary suites."""
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy, spawn_key=(_stable_key(self.name), trial))))
+        key = (_stable_key(self.name), trial)
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.entropy, spawn_key=key)))
         source = self.source()
         first = source.sample(rng)
         if self.change_after is None:
@@ -78,6 +83,7 @@ class Suite:
         """Content hash over the suite's definition and its exact task list (16 hex digits)."""
         payload = {
             "name": self.name,
+            "entropy": self.entropy,
             "version": self.version,
             "n_episodes": self.n_episodes,
             "change_after": self.change_after,
@@ -110,6 +116,12 @@ SUITES: dict[str, Suite] = {
     )
 }
 DEFAULT_SUITES = tuple(SUITES)
+
+
+def training_suite(name: str, n_trials: int = DEFAULT_TRIALS) -> Suite:
+    """Suite `name` with tasks from the training seed space (for sweeps; disjointness is checked by map id)."""
+    suite = get_suite(name)
+    return dataclasses.replace(suite, name=f"train-{name}", n_trials=n_trials, entropy=TRAIN_ENTROPY)
 
 
 def get_suite(name: str) -> Suite:
