@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from icrl_bench.envs.dynamics import optimal_success_probability, random_success_probability
 from icrl_bench.envs.frozen_lake import make_source
-from icrl_bench.envs.registration import ENV_SPECS
+from icrl_bench.envs.registration import ENV_SPECS, source_kwargs
 
 # Seeds for the calibration maps: far from anything an evaluation suite will use.
 CALIBRATION_SEED = 20_251_125
@@ -18,8 +19,7 @@ CALIBRATION_SEED = 20_251_125
 
 def calibrate(env_id: str, n_maps: int, seed: int = CALIBRATION_SEED) -> dict[str, float]:
     """Exact random-policy and optimal success per episode, and mean shortest path, over `n_maps` maps of `env_id`."""
-    kwargs = {k: v for k, v in ENV_SPECS[env_id][0].items() if k not in ("change_every", "episodes_per_task")}
-    source = make_source(**kwargs)
+    source = make_source(**source_kwargs(env_id))
     rng = np.random.default_rng(seed)
     tasks = [source.sample(rng) for _ in range(n_maps)]
     return {
@@ -179,7 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # `icrl-bench suites | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

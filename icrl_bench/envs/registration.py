@@ -38,6 +38,14 @@ ENV_SPECS: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
+SCHEDULE_KWARGS = ("episodes_per_task", "change_every", "change_kind", "n_mutations")
+
+
+def source_kwargs(env_id: str) -> dict[str, Any]:
+    """The task-source arguments of a registered id (its kwargs without the schedule ones)."""
+    return {k: v for k, v in ENV_SPECS[env_id][0].items() if k not in SCHEDULE_KWARGS}
+
+
 def register_envs() -> None:
     """Register every id of `ENV_SPECS` with Gymnasium (idempotent)."""
     for env_id, (kwargs, _) in ENV_SPECS.items():

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from icrl_bench.envs.frozen_lake import make_source
-from icrl_bench.envs.registration import ENV_SPECS
+from icrl_bench.envs.registration import source_kwargs
 from icrl_bench.envs.schedule import TaskSource, change_task
 from icrl_bench.envs.task import TaskSpec
 
@@ -58,7 +58,7 @@ class Suite:
     @property
     def env_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of `env_id` (its task source), without the schedule ones."""
-        return {k: v for k, v in ENV_SPECS[self.env_id][0].items() if k not in ("change_every", "episodes_per_task")}
+        return source_kwargs(self.env_id)
 
     def source(self) -> TaskSource:
         return make_source(**self.env_kwargs)
