@@ -142,6 +142,100 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Validate a results.json with metadata and write it as a new leaderboard submission."""
+    from icrl_bench.leaderboard.submission import SubmissionError, load_meta, submit
+
+    try:
+        meta = load_meta(args.meta) if args.meta else {}
+        path = submit(args.results, args.name, meta, args.board)
+    except (SubmissionError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}; now run `icrl-bench leaderboard render` and open a pull request")
+    return 0
+
+
+def cmd_lb_validate(args: argparse.Namespace) -> int:
+    """Check submission files (default: every file of the board); list every problem."""
+    from pathlib import Path
+
+    from icrl_bench.leaderboard.submission import validate_board
+
+    paths = [Path(f) for f in args.files] or sorted(Path(args.board, "submissions").glob("*.json"))
+    problems = validate_board(paths)
+    for problem in problems:
+        print(problem)
+    print(f"{len(paths)} file(s), {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def cmd_lb_verify(args: argparse.Namespace) -> int:
+    """Re-run an agent on fresh tasks with a secret seed and mark the submission verified (or not)."""
+    import json
+    from pathlib import Path
+
+    from icrl_bench.agents import AgentSpec, AgentSpecError, parse_agent_args
+    from icrl_bench.leaderboard.submission import SubmissionError
+    from icrl_bench.leaderboard.verify import verify
+    from icrl_bench.protocol.runner import AgentError
+
+    try:
+        kwargs = parse_agent_args(args.agent_arg)
+        if not kwargs and not args.agent_cmd:  # default: the options the submission was made with
+            kwargs = json.loads(Path(args.submission).read_text())["results"]["agent"].get("kwargs") or {}
+        recipe = AgentSpec(name=args.agent, kwargs=kwargs, command=args.agent_cmd)
+        block = verify(args.submission, recipe, args.seed, args.trials, args.workers)
+    except (SubmissionError, AgentSpecError, AgentError, OSError, KeyError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for suite, r in block["suites"].items():
+        print(f"{suite:16} submitted {r['submitted_auc']:.3f}  re-run {r['rerun_auc']:.3f}  "
+              f"difference {r['difference']:+.3f}  p {r['p_value']:.3g}  {'ok' if r['consistent'] else 'INCONSISTENT'}")  # fmt: skip
+    print(("verified" if block["verified"] else "NOT verified") + f" ({block['test']})")
+    return 0 if block["verified"] else 1
+
+
+def cmd_lb_render(args: argparse.Namespace) -> int:
+    """Write the board's README.md and index.html from its submissions."""
+    from icrl_bench.leaderboard.render import render
+
+    for path in render(args.board):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_lb_add_baselines(args: argparse.Namespace) -> int:
+    """Put the four built-in baselines on the board as verified entries (re-runnable by anyone)."""
+    from icrl_bench.agents import AgentSpec
+    from icrl_bench.leaderboard.render import render
+    from icrl_bench.leaderboard.submission import submit
+    from icrl_bench.leaderboard.verify import verify
+    from icrl_bench.protocol.evaluation import evaluate
+    from icrl_bench.protocol.suites import DEFAULT_SUITES
+
+    from icrl_bench.leaderboard.submission import SubmissionError
+
+    for name in BASELINES:
+        out = f"{args.results}/{name}"
+        evaluate(AgentSpec(name), DEFAULT_SUITES, out, None, 0, workers=args.workers, resume=True, progress=False)
+        meta = {"authors": "icrl-bench maintainers", "code_url": BASELINE_CODE_URL, "model_size": None,
+                "training_data": "none (learns within the trial)" if name != "oracle" else "none (shown the map)",
+                "compute": "CPU, seconds", "open_weights": True}  # fmt: skip
+        try:
+            path = submit(f"{out}/results.json", f"baseline: {name}", meta, args.board)
+        except SubmissionError as e:
+            print(f"error: {e}\n(remove the old baseline files first to re-create them)", file=sys.stderr)
+            return 2
+        block = verify(path, AgentSpec(name), args.seed, None, args.workers)
+        print(f"{name}: {path} {'verified' if block['verified'] else 'NOT verified'}")
+    render(args.board)
+    return 0
+
+
+BASELINE_CODE_URL = "../icrl_bench/baselines"  # relative to the leaderboard folder
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="icrl-bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -167,6 +261,36 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--workers", type=int, default=1)
     base.add_argument("--write-curves", action="store_true", help="ship the curves with the package (curves.png)")
     base.set_defaults(func=cmd_baselines)
+    sm = sub.add_parser("submit", help="validate results and add them to the leaderboard folder")
+    sm.add_argument("results", help="results.json written by icrl-bench evaluate")
+    sm.add_argument("--name", required=True, help="entry name (also its file name)")
+    sm.add_argument("--meta", help="metadata file (.json, or flat key: value YAML)")
+    sm.add_argument("--board", default="leaderboard", help="leaderboard folder (default ./leaderboard)")
+    sm.set_defaults(func=cmd_submit)
+    lb = sub.add_parser("leaderboard", help="validate, verify and render the leaderboard")
+    lbs = lb.add_subparsers(dest="lb_command", required=True)
+    val = lbs.add_parser("validate", help="check submission files, listing every problem")
+    val.add_argument("files", nargs="*", help="submission files (default: all in BOARD/submissions)")
+    val.add_argument("--board", default="leaderboard")
+    val.set_defaults(func=cmd_lb_validate)
+    ver = lbs.add_parser("verify", help="re-run a submitted agent on fresh tasks with a secret seed")
+    ver.add_argument("submission")
+    ver.add_argument("--agent", help="agent spec, as for evaluate")
+    ver.add_argument("--agent-cmd", help="external agent command")
+    ver.add_argument("--agent-arg", action="append", default=[], metavar="KEY=VALUE")
+    ver.add_argument("--seed", required=True, help="the verifier's secret (any string; only its hash is stored)")
+    ver.add_argument("--trials", type=int, default=None, help="trials per suite (default: all 100)")
+    ver.add_argument("--workers", type=int, default=1)
+    ver.set_defaults(func=cmd_lb_verify)
+    ren = lbs.add_parser("render", help="write leaderboard/README.md and index.html")
+    ren.add_argument("--board", default="leaderboard")
+    ren.set_defaults(func=cmd_lb_render)
+    ab = lbs.add_parser("add-baselines", help="evaluate, submit and verify the four built-in baselines")
+    ab.add_argument("--seed", required=True, help="verification secret")
+    ab.add_argument("--board", default="leaderboard")
+    ab.add_argument("--results", default="results/baselines")
+    ab.add_argument("--workers", type=int, default=1)
+    ab.set_defaults(func=cmd_lb_add_baselines)
     suites = sub.add_parser("suites", help="list the evaluation suites")
     suites.set_defaults(func=cmd_suites)
     envs = sub.add_parser("envs", help="list the registered environments with calibration numbers")

@@ -9,6 +9,7 @@ Trials are independent (own seeds), so results do not depend on ``workers``.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import json
 import math
 import multiprocessing
@@ -22,7 +23,7 @@ from typing import Any, Protocol, Sequence
 from icrl_bench.protocol.metrics import suite_metrics
 from icrl_bench.protocol.results import SCHEMA_VERSION, format_table, write_results
 from icrl_bench.protocol.runner import ProtocolOptions, TrialRecord, run_trials
-from icrl_bench.protocol.suites import get_suite
+from icrl_bench.protocol.suites import Suite, get_suite
 
 
 _RUN_TOKEN = uuid.uuid4().hex[:8]  # part files are per process: pid plus this token
@@ -49,17 +50,32 @@ def package_version() -> str:
     return __version__
 
 
-def run_config(recipe: AgentRecipe, suites: Sequence[str], trials: int | None, seed: int, options: ProtocolOptions) -> dict[str, Any]:
+def _suite(name: str, task_entropy: int | None) -> Suite:
+    """The installed suite, or (verification) the same suite on fresh tasks from another seed space."""
+    suite = get_suite(name)
+    return suite if task_entropy is None else dataclasses.replace(suite, entropy=task_entropy)
+
+
+def run_config(
+    recipe: AgentRecipe,
+    suites: Sequence[str],
+    trials: int | None,
+    seed: int,
+    options: ProtocolOptions,
+    task_entropy: int | None = None,
+) -> dict[str, Any]:
     """The settings that define a run (stored in run.json and results.json)."""
     described = {}
     for name in suites:
-        suite = get_suite(name)
+        suite = _suite(name, task_entropy)
         n = suite.n_trials if trials is None else trials
         if not 1 <= n <= suite.n_trials:
             raise ValueError(f"--trials must be between 1 and {suite.n_trials} for suite {name!r}, got {n}")
         described[name] = {**suite.describe(), "change_after": suite.change_after, "trials": n}
     agent = {**recipe.to_dict(), "label": recipe.label}
+    extra = {} if task_entropy is None else {"task_entropy": task_entropy}
     return {
+        **extra,
         "schema_version": SCHEMA_VERSION,
         "package_version": package_version(),
         "agent": agent,
@@ -77,13 +93,14 @@ def _work(
     options: ProtocolOptions,
     parts: str,
     on_trial: Any = None,
+    task_entropy: int | None = None,
 ) -> int:
     """Run trials, appending each record to this process's part file as it finishes; returns how many ran."""
     agent = recipe.build()
     count = 0
     try:
         with open(Path(parts) / f"trials-{os.getpid()}-{_RUN_TOKEN}.jsonl", "a") as f:
-            for record in run_trials(agent, get_suite(suite_name), trials, seed, options):
+            for record in run_trials(agent, _suite(suite_name, task_entropy), trials, seed, options):
                 f.write(json.dumps(record.to_dict()) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
@@ -180,11 +197,16 @@ def evaluate(
     workers: int = 1,
     resume: bool = False,
     progress: bool = True,
+    task_entropy: int | None = None,
 ) -> dict[str, Any]:
-    """Evaluate the agent on `suites` into the folder `out`; returns the results (as written to results.json)."""
+    """Evaluate the agent on `suites` into the folder `out`; returns the results (as written to results.json).
+
+    `task_entropy` replaces the suites' tasks by fresh ones from that seed space (leaderboard verification);
+    such results do not match the installed suites' hashes and cannot be submitted.
+    """
     options = options or ProtocolOptions()
     out = Path(out)
-    config = run_config(recipe, suites, trials, seed, options)
+    config = run_config(recipe, suites, trials, seed, options, task_entropy)
     done = _prepare(out, config, resume)
     todo = [(s, [k for k in range(d["trials"]) if (s, k) not in done]) for s, d in config["suites"].items()]
     todo = [(s, ks) for s, ks in todo if ks]
@@ -193,11 +215,11 @@ def evaluate(
     parts = str(out / "parts")
     if workers <= 1:
         for suite, ks in todo:  # in-process: the bar moves and Ctrl-C stops between trials
-            _work(recipe, suite, ks, seed, options, parts, bar.update)
+            _work(recipe, suite, ks, seed, options, parts, bar.update, task_entropy)
     else:
         chunks = [(s, ks[i : i + size]) for s, ks in todo for size in [max(1, math.ceil(len(ks) / workers))] for i in range(0, len(ks), size)]
         with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_work, recipe, s, ks, seed, options, parts) for s, ks in chunks]
+            futures = [pool.submit(_work, recipe, s, ks, seed, options, parts, None, task_entropy) for s, ks in chunks]
             try:
                 for future in cf.as_completed(futures):
                     bar.update(future.result())
@@ -205,10 +227,10 @@ def evaluate(
                 for f in futures:
                     f.cancel()
                 raise
-    return finalise(out, config)
+    return finalise(out, config, task_entropy)
 
 
-def finalise(out: Path, config: dict[str, Any]) -> dict[str, Any]:
+def finalise(out: Path, config: dict[str, Any], task_entropy: int | None = None) -> dict[str, Any]:
     """Summarise the finished trials of `out` into results.json, the CSVs and curves.png."""
     done = load_finished(out)
     records: dict[str, list[TrialRecord]] = {}
@@ -218,7 +240,7 @@ def finalise(out: Path, config: dict[str, Any]) -> dict[str, Any]:
         if missing:
             raise EvaluationError(f"suite {name!r} is missing trials {missing[:10]}: run again with --resume")
         records[name] = [done[(name, k)] for k in range(d["trials"])]
-        summary[name] = suite_metrics(records[name], d["change_after"])
+        summary[name] = suite_metrics(records[name], _suite(name, task_entropy).change_after)
     write_results(out, config, records, summary)
     results = dict(config)
     results["summary"] = summary

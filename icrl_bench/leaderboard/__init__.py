@@ -1,0 +1,1 @@
+"""The leaderboard: submissions, their validation and verification, and the published board."""

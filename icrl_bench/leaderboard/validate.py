@@ -1,0 +1,302 @@
+"""`validate_results`: is a results file complete, consistent with the installed suites, and possible?
+
+Every problem is listed (not only the first), each naming the file, the suite, the trial and episode, and what
+is wrong. The checks:
+- schema: version, required fields and their types;
+- suites: known names, the installed version and task-list hash, the number of trials, every trial exactly once,
+  its task ids and seeds as the suite and the evaluation seed define them;
+- episodes: the right number per trial; success 0/1; steps between 1 and the step limit; a start tile that is a
+  start of that episode's map *and* the one the environment's random stream gives (each episode consumes one
+  draw per step, so the starts are fully determined by the seed and the step counts); the recorded shortest
+  path and optimal success equal the map's; a success in fewer steps than the shortest path, a truncation
+  before the step limit, or a fall into a hole before any hole can be reached is impossible; forced or invalid
+  actions only where the protocol options allow them;
+- summary: every number recomputed from the records matches the claimed one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator
+
+from gymnasium.utils import seeding
+
+from icrl_bench.envs.dynamics import compile_task
+from icrl_bench.envs.task import MOVES, TaskSpec
+from icrl_bench.protocol.metrics import suite_metrics
+from icrl_bench.protocol.results import SCHEMA_VERSION
+from icrl_bench.protocol.runner import EpisodeRecord, ProtocolOptions, TrialRecord, _optimal_from
+from icrl_bench.protocol.suites import SUITES, Suite
+
+REQUIRED = {
+    "schema_version": int,
+    "package_version": str,
+    "agent": dict,
+    "suites": dict,
+    "seed": int,
+    "protocol": dict,
+    "records": dict,
+    "summary": dict,
+}
+EPISODE_FIELDS = {
+    "success": int, "steps": int, "start": int, "shortest": int, "optimal": (int, float), "truncated": bool,
+    "forced_random": int, "invalid_actions": int,
+}  # fmt: skip
+TRIAL_FIELDS = {"suite": str, "trial": int, "env_seed": int, "agent_seed": int, "task_ids": list, "episodes": list,
+                "wall_time": (int, float)}  # fmt: skip
+TOLERANCE = 1e-9
+
+
+def _hole_distances(task: TaskSpec) -> list[int | None]:
+    """Fewest moves from each tile into any hole (walking only on non-terminal tiles)."""
+    from collections import deque
+
+    dist: list[int | None] = [None] * task.n_tiles
+    queue = deque()
+    for h in task.holes:
+        dist[h] = 0
+        queue.append(h)
+    while queue:
+        t = queue.popleft()
+        r, c = divmod(t, task.ncol)
+        for dr, dc in MOVES:
+            nr, nc = r + dr, c + dc
+            if 0 <= nr < task.nrow and 0 <= nc < task.ncol:
+                n = nr * task.ncol + nc
+                if dist[n] is None and task.tile(n) in "SF":
+                    dist[n] = dist[t] + 1  # type: ignore[operator]
+                    queue.append(n)
+    return dist
+
+
+def _type_ok(value: Any, expected: Any) -> bool:
+    if isinstance(value, bool) and expected is not bool and not (isinstance(expected, tuple) and bool in expected):
+        return False
+    return isinstance(value, expected)
+
+
+def _replayed_starts(suite: Suite, trial: int, env_seed: int, steps: list[int]) -> Iterator[int]:
+    """The start tile of each episode, replaying the env's random stream (one draw per reset and per step)."""
+    rng, _ = seeding.np_random(env_seed)
+    for k, n in enumerate(steps):
+        task = suite.tasks[trial][1 if suite.change_after is not None and k >= suite.change_after else 0]
+        yield compile_task(task).sample_start(rng.random())
+        rng.random(n)
+
+
+def _compare(claimed: Any, actual: Any, path: str, out: list[str]) -> None:
+    if isinstance(actual, dict):
+        if not isinstance(claimed, dict):
+            out.append(f"summary {path} should be an object")
+            return
+        for key in actual:
+            if key not in claimed:
+                out.append(f"summary {path}.{key} is missing")
+            else:
+                _compare(claimed[key], actual[key], f"{path}.{key}", out)
+        for key in set(claimed) - set(actual):
+            out.append(f"summary {path}.{key} is not a metric")
+    elif isinstance(actual, list):
+        if not isinstance(claimed, list) or len(claimed) != len(actual):
+            out.append(f"summary {path} should be a list of {len(actual)} numbers")
+            return
+        for i, (c, a) in enumerate(zip(claimed, actual)):
+            _compare(c, a, f"{path}[{i}]", out)
+    elif actual is None or isinstance(actual, str):
+        if claimed != actual:
+            out.append(f"summary {path} is {claimed!r}, recomputed {actual!r}")
+    else:
+        ok = isinstance(claimed, (int, float)) and not isinstance(claimed, bool) and math.isclose(
+            claimed, actual, rel_tol=TOLERANCE, abs_tol=TOLERANCE
+        )
+        if not ok:
+            out.append(f"summary {path} is {claimed!r} but the records give {actual!r}")
+
+
+def validate_results(data: Any, file: str = "results.json") -> list[str]:
+    """Every problem of a results dict (empty when valid); each message starts with `file`."""
+    try:
+        return _validate_results(data, file)
+    except Exception as e:  # malformed beyond what the checks anticipate: still a rejection, with the reason
+        return [f"{file}: could not be checked ({type(e).__name__}: {e}); regenerate it with icrl-bench evaluate"]
+
+
+def _validate_results(data: Any, file: str) -> list[str]:
+    problems: list[str] = []
+
+    def add(message: str) -> None:
+        problems.append(f"{file}: {message}")
+
+    if not isinstance(data, dict):
+        add("not a JSON object: give the results.json that `icrl-bench evaluate` wrote")
+        return problems
+    for key, kind in REQUIRED.items():
+        if key not in data:
+            add(f"required field '{key}' is missing")
+        elif not _type_ok(data[key], kind):
+            add(f"field '{key}' should be {kind.__name__}, got {type(data[key]).__name__}")
+    if problems:
+        return problems
+    if data["schema_version"] != SCHEMA_VERSION:
+        add(f"schema_version {data['schema_version']} is not the supported {SCHEMA_VERSION}")
+        return problems
+    protocol = data["protocol"]
+    _validate_agent_and_protocol(data["agent"], protocol, add)
+    for suite_name, described in data["suites"].items():
+        _validate_suite(suite_name, described, data, protocol, add)
+    for suite_name in set(data["records"]) - set(data["suites"]):
+        add(f"records of suite '{suite_name}', which the results do not declare")
+    for suite_name in set(data["summary"]) - set(data["suites"]):
+        add(f"summary of suite '{suite_name}', which the results do not declare")
+    return problems
+
+
+AGENT_FIELDS = {"name": (str, type(None)), "kwargs": dict, "command": (str, type(None)), "label": str}
+PROTOCOL_FIELDS = {"forced_exploration": str, "step_timeout": (int, float, type(None)), "batch_size": int,
+                   "on_invalid_action": str}  # fmt: skip
+SUITE_FIELDS = {"name", "version", "hash", "n_episodes", "change_after", "trials"}
+
+
+def _validate_agent_and_protocol(agent: dict, protocol: dict, add: Any) -> None:
+    if set(agent) != set(AGENT_FIELDS) or any(not _type_ok(agent[k], t) for k, t in AGENT_FIELDS.items()):
+        add(f"'agent' must have exactly {sorted(AGENT_FIELDS)} with the right types, got {agent!r}")
+    elif (agent["name"] is None) == (agent["command"] is None):
+        add("'agent' must name either an agent or a command")
+    if set(protocol) != set(PROTOCOL_FIELDS) or any(not _type_ok(protocol[k], t) for k, t in PROTOCOL_FIELDS.items()):
+        add(f"'protocol' must have exactly {sorted(PROTOCOL_FIELDS)} with the right types, got {protocol!r}")
+        return
+    try:
+        ProtocolOptions(**protocol)
+    except ValueError as e:
+        add(f"'protocol': {e}")
+
+
+def _validate_suite(name: str, described: Any, data: dict, protocol: dict, add: Any) -> None:
+    if name not in SUITES:
+        add(f"suite '{name}' is not an installed suite ({', '.join(SUITES)})")
+        return
+    suite = SUITES[name]
+    if not isinstance(described, dict) or set(described) != SUITE_FIELDS:
+        add(f"suite '{name}': its description should be an object with exactly {sorted(SUITE_FIELDS)}")
+        return
+    for key, expected in (("name", suite.name), ("version", suite.version), ("hash", suite.hash),
+                          ("n_episodes", suite.n_episodes), ("change_after", suite.change_after)):  # fmt: skip
+        if described.get(key) != expected:
+            add(f"suite '{name}': {key} is {described.get(key)!r}, the installed suite has {expected!r}")
+    n_trials = described.get("trials")
+    if not _type_ok(n_trials, int) or not 1 <= n_trials <= suite.n_trials:
+        add(f"suite '{name}': trials should be an integer in 1..{suite.n_trials}, got {n_trials!r}")
+        return
+    records = data["records"].get(name)
+    if not isinstance(records, list):
+        add(f"suite '{name}': records are missing")
+        return
+    seen: dict[int, int] = {}
+    parsed: list[TrialRecord] = []
+    for i, raw in enumerate(records):
+        record = _validate_trial(suite, raw, i, data["seed"], protocol, add)
+        if record is None:
+            continue
+        if record.trial in seen:
+            add(f"suite '{name}', trial {record.trial}: recorded twice (entries {seen[record.trial]} and {i})")
+            continue
+        seen[record.trial] = i
+        parsed.append(record)
+    missing = sorted(set(range(n_trials)) - set(seen))
+    extra = sorted(set(seen) - set(range(n_trials)))
+    if missing:
+        add(f"suite '{name}': trials {missing[:10]}{' ...' if len(missing) > 10 else ''} are missing")
+    if extra:
+        add(f"suite '{name}': trials {extra[:10]} are beyond the declared {n_trials}")
+    claimed = data["summary"].get(name)
+    if claimed is None:
+        add(f"suite '{name}': the summary is missing")
+    elif not missing and not extra and len(parsed) == n_trials:
+        parsed.sort(key=lambda r: r.trial)
+        out: list[str] = []
+        _compare(claimed, suite_metrics(parsed, suite.change_after), name, out)
+        for message in out:
+            add(message)
+
+
+def _validate_trial(suite: Suite, raw: Any, index: int, seed: int, protocol: dict, add: Any) -> TrialRecord | None:
+    where = f"suite '{suite.name}', record {index}"
+    if not isinstance(raw, dict):
+        add(f"{where}: should be an object")
+        return None
+    bad = [k for k, kind in TRIAL_FIELDS.items() if k not in raw or not _type_ok(raw[k], kind)]
+    if bad:
+        add(f"{where}: fields {bad} are missing or of the wrong type")
+        return None
+    trial = raw["trial"]
+    where = f"suite '{suite.name}', trial {trial}"
+    if raw["suite"] != suite.name:
+        add(f"{where}: its 'suite' field says {raw['suite']!r}")
+    if not 0 <= trial < suite.n_trials:
+        add(f"{where}: no such trial in the suite (0..{suite.n_trials - 1})")
+        return None
+    if (raw["env_seed"], raw["agent_seed"]) != suite.trial_seeds(seed, trial):
+        add(f"{where}: its seeds are not the ones evaluation seed {seed} gives this trial")
+    tasks = suite.tasks[trial]
+    if raw["task_ids"] != [t.task_id for t in tasks]:
+        add(f"{where}: its task ids are not the suite's tasks for this trial")
+    episodes = raw["episodes"]
+    if len(episodes) != suite.n_episodes:
+        add(f"{where}: {len(episodes)} episodes, the suite has {suite.n_episodes}")
+        return None
+    parsed = []
+    for k, e in enumerate(episodes):
+        at = f"{where}, episode {k}"
+        if not isinstance(e, dict) or set(e) != set(EPISODE_FIELDS):
+            add(f"{at}: should have exactly the fields {sorted(EPISODE_FIELDS)}")
+            return None
+        wrong = [f for f, kind in EPISODE_FIELDS.items() if not _type_ok(e[f], kind)]
+        if wrong:
+            add(f"{at}: fields {wrong} have the wrong type")
+            return None
+        parsed.append(EpisodeRecord(**e))
+    record = TrialRecord(suite.name, trial, raw["env_seed"], raw["agent_seed"], raw["task_ids"], parsed,
+                         float(raw["wall_time"]))  # fmt: skip
+    _check_episodes(suite, record, protocol, where, add)
+    return record
+
+
+def _check_episodes(suite: Suite, record: TrialRecord, protocol: dict, where: str, add: Any) -> None:
+    steps = [e.steps for e in record.episodes]
+    starts = list(_replayed_starts(suite, record.trial, record.env_seed, [max(s, 0) for s in steps]))
+    for k, e in enumerate(record.episodes):
+        at = f"{where}, episode {k}"
+        task = suite.tasks[record.trial][1 if suite.change_after is not None and k >= suite.change_after else 0]
+        if e.success not in (0, 1):
+            add(f"{at}: success must be 0 or 1, got {e.success}")
+        if not 1 <= e.steps <= task.max_steps:
+            add(f"{at}: {e.steps} steps, outside 1..{task.max_steps} (the step limit)")
+            continue
+        if e.start != starts[k]:
+            add(f"{at}: start tile {e.start}, but the environment's random stream puts it on {starts[k]}")
+            continue
+        if e.shortest != task.goal_distances[e.start]:
+            add(f"{at}: shortest path {e.shortest}, the map's is {task.goal_distances[e.start]}")
+        if not math.isclose(e.optimal, _optimal_from(task)[e.start], abs_tol=TOLERANCE):
+            add(f"{at}: optimal success {e.optimal}, the map's is {_optimal_from(task)[e.start]}")
+        # Each step moves at most one tile, slippery or not: these bounds hold on every map.
+        if e.success:
+            if e.truncated:
+                add(f"{at}: a success cannot also be a truncation")
+            if e.steps < task.goal_distances[e.start]:  # type: ignore[operator]
+                add(f"{at}: success in {e.steps} steps, fewer than the shortest path {task.goal_distances[e.start]}")
+        elif e.truncated:
+            if e.steps != task.max_steps:
+                add(f"{at}: truncated after {e.steps} steps, but the step limit is {task.max_steps}")
+        else:  # the episode ended in a hole
+            reach = _hole_distances(task)[e.start]
+            if reach is None:
+                add(f"{at}: fell into a hole, but no hole can be reached from start {e.start}")
+            elif e.steps < reach:
+                add(f"{at}: fell into a hole after {e.steps} steps, but the nearest is {reach} steps away")
+        if e.forced_random > e.steps or (protocol.get("forced_exploration") == "none" and e.forced_random):
+            add(f"{at}: {e.forced_random} forced random actions, impossible under forced_exploration="
+                f"{protocol.get('forced_exploration')!r}")  # fmt: skip
+        if e.invalid_actions > e.steps or (protocol.get("on_invalid_action") == "error" and e.invalid_actions):
+            add(f"{at}: {e.invalid_actions} invalid actions, impossible under on_invalid_action="
+                f"{protocol.get('on_invalid_action')!r}")  # fmt: skip
