@@ -15,6 +15,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,12 +58,20 @@ def _load_attr(spec: str) -> Any:
         module_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
         sys.modules[name] = module  # so that pickling and dataclasses work for classes defined there
-        module_spec.loader.exec_module(module)  # type: ignore[union-attr]
+        try:
+            module_spec.loader.exec_module(module)  # type: ignore[union-attr]
+        except Exception as e:
+            del sys.modules[name]
+            raise AgentSpecError(f"loading agent file {target!r} failed: {type(e).__name__}: {e}") from e
     else:
+        if os.getcwd() not in sys.path:  # as `python -m` does: modules of the current folder import
+            sys.path.insert(0, os.getcwd())
         try:
             module = importlib.import_module(target)
         except ImportError as e:
             raise AgentSpecError(f"cannot import module {target!r} for agent {spec!r}: {e}") from e
+        except Exception as e:
+            raise AgentSpecError(f"importing module {target!r} failed: {type(e).__name__}: {e}") from e
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -82,6 +91,19 @@ class AgentSpec:
     def __post_init__(self) -> None:
         if (self.name is None) == (self.command is None):
             raise AgentSpecError("give either an agent (name, module:attr or file.py:attr) or --agent-cmd, not both")
+
+    @property
+    def privileged(self) -> bool:
+        """Whether the agent is declared privileged (shown the map): a class or instance attribute.
+
+        Decided from the specification, without building the agent; external processes never are. Only agents
+        declared so are ever shown the task, and results record it.
+        """
+        if self.command is not None:
+            return False
+        assert self.name is not None
+        obj = BUILTIN_AGENTS[self.name] if self.name in BUILTIN_AGENTS else _load_attr(self.name)
+        return getattr(obj, "privileged", False) is True
 
     @property
     def label(self) -> str:
@@ -113,4 +135,4 @@ class AgentSpec:
         return agent
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kwargs": self.kwargs, "command": self.command}
+        return {"name": self.name, "kwargs": self.kwargs, "command": self.command, "privileged": self.privileged}

@@ -55,3 +55,49 @@ def make_explorer():
 
 
 EXPLORER_INSTANCE = ExplorerAgent()
+
+
+class BusyLoop(Agent):
+    def act(self, obs):
+        while True:
+            pass
+
+
+class RetryingHang(Agent):
+    """An API client that retries forever, swallowing every Exception."""
+
+    def act(self, obs):
+        while True:
+            try:
+                time.sleep(1000)
+            except Exception:
+                continue
+
+
+class Exiting(Agent):
+    def act(self, obs):
+        raise SystemExit(3)
+
+
+class NoneBatch(BatchedExplorer):
+    def act_batch(self, obs, trials):
+        return None
+
+
+class SneakyPrivileged(ExplorerAgent):
+    """Claims to be privileged on the instance only: the spec says nothing, so it must never be shown the map."""
+
+    def __init__(self):
+        self.privileged = True
+        self.revealed = False
+
+    def reveal(self, task):
+        raise AssertionError("a non-declared agent was shown the map")
+
+
+class SlowExplorer(ExplorerAgent):
+    """The explorer, 20 ms slower per trial: long enough to be killed in the middle of a run."""
+
+    def begin_trial(self, info):
+        time.sleep(0.02)
+        super().begin_trial(info)

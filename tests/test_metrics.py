@@ -13,6 +13,9 @@ def trial(successes, steps=None, shortest=2, optimal=1.0, invalid=0):
     return TrialRecord("x", 0, 1, 2, ["t"], episodes, wall_time=0.5)
 
 
+GOLDEN_MEAN_CI = (0.2562, 0.7)
+GOLDEN_IQM_CI = (0.175, 0.775)
+
 RECORDS = [
     trial([0, 1, 1, 1], steps=[5, 2, 2, 4]),
     trial([0, 0, 1, 1], steps=[5, 5, 3, 3]),
@@ -35,8 +38,9 @@ def test_golden_metrics():
     assert m["never_solved"] == 0.25
     # Regret: sum over episodes of (1 - success) per trial: 1, 2, 0, 4.
     assert m["regret"]["value"] == pytest.approx(7 / 4)
-    # Successful episodes' steps / shortest (2): 2,2,4 | 3,3 | 2,2,2,2 -> ratios averaged over the 9 episodes.
-    assert m["path_ratio"] == pytest.approx(np.mean([1, 1, 2, 1.5, 1.5, 1, 1, 1, 1]))
+    # Successful episodes' steps / shortest (2): trial means of 2,2,4 | 3,3 | 2,2,2,2 -> (4/3, 1.5, 1); the
+    # trial without a success has none.
+    assert m["path_ratio"]["value"] == pytest.approx(np.mean([4 / 3, 1.5, 1.0]))
     assert m["steps"] == 5 + 2 + 2 + 4 + 5 + 5 + 3 + 3 + 8 + 20
     assert m["wall_time"] == 2.0 and m["steps_per_second"] == pytest.approx(m["steps"] / 2.0)
     assert m["invalid_actions"] == 0
@@ -55,7 +59,18 @@ def test_change_metrics():
     # Curve after the change: 0.0, 0.5, 1.0 -> first >= 0.9 * 0.9 = 0.81 two episodes after it.
     assert m["recovery_episodes"] == 2
     m = suite_metrics([trial([1, 1, 1, 0, 0])], change_after=3)
-    assert m["recovery_episodes"] is None
+    assert m["recovery_episodes"] is None  # never back
+    m = suite_metrics([trial([0, 0, 1, 0, 0, 1]), trial([0, 0, 0, 0, 0, 0])], change_after=3)
+    assert m["pre_change"] == pytest.approx(1 / 6) and m["recovery_episodes"] is None  # nothing learnt to recover
+
+
+def test_golden_bootstrap_intervals():
+    # Pinned: a change in resampling (seed, count, percentile method) must be deliberate.
+    data = np.array([0.0, 0.1, 0.25, 0.5, 0.5, 0.6, 0.9, 1.0])
+    lo, hi = bootstrap_ci(data)
+    assert (round(float(lo), 4), round(float(hi), 4)) == GOLDEN_MEAN_CI
+    lo, hi = bootstrap_ci(data, interquartile_mean)
+    assert (round(float(lo), 4), round(float(hi), 4)) == GOLDEN_IQM_CI
 
 
 def test_constant_data_has_a_point_interval_and_bootstrap_is_reproducible():

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +65,40 @@ def test_resume_after_interruption_gives_the_uninterrupted_results(tmp_path, mon
     [
         ("Raising", r"suite 'id', trial 0, episode 0, step 0: the agent raised ZeroDivisionError: boom"),
         ("Invalid", r"suite 'id', trial 0, episode 0, step 0: the agent returned the invalid action 7"),
-        ("Slow", r"the agent took longer than the per-step limit of 0.2 s"),
+        ("Exiting", r"suite 'id', trial 0, episode 0, step 0: the agent called exit\(3\)"),
+        ("NoneBatch", r"act_batch returned None; expected a sequence of 1 actions"),
+        ("Slow", r"suite 'id', trial 0, episode 0, step 0: the agent took longer than the per-step limit of 0.2 s"),
+        ("BusyLoop", r"took longer than the per-step limit of 0.2 s"),
+        ("RetryingHang", r"took longer than the per-step limit of 0.2 s"),
     ],
 )
 def test_faulty_agents_get_a_clear_error(name, message):
     agent = AgentSpec(f"{TEST_AGENTS}:{name}").build()
+    start = time.perf_counter()
     with pytest.raises(AgentError, match=message):
-        list(run_trials(agent, SUITES["id"], [0], options=ProtocolOptions(step_timeout=0.2)))
+        list(run_trials(agent, SUITES["id"], [0], options=ProtocolOptions(step_timeout=0.2, batch_size=1)))
+    assert time.perf_counter() - start < 2.0  # interrupted, not merely noticed after the agent returned
+
+
+@pytest.mark.parametrize(
+    "script, message",
+    [("never_answers.py", "took longer than the per-step limit"), ("chatty.py", "without being asked")],
+)
+def test_misbehaving_external_processes_are_stopped(script, message):
+    agent = AgentSpec(command=f"{sys.executable} {Path(__file__).parent / 'external' / script}").build()
+    start = time.perf_counter()
+    with pytest.raises(AgentError, match=message):
+        list(run_trials(agent, SUITES["id"], [0, 1], options=ProtocolOptions(step_timeout=0.5)))
+    agent.close()
+    assert time.perf_counter() - start < 5.0 and agent.proc.poll() is not None
+
+
+def test_only_declared_privileged_agents_see_the_map(tmp_path):
+    assert AgentSpec("oracle").privileged and not AgentSpec("explorer").privileged
+    assert not AgentSpec(f"{TEST_AGENTS}:SneakyPrivileged").privileged
+    results = evaluate(AgentSpec(f"{TEST_AGENTS}:SneakyPrivileged"), ["id"], tmp_path / "s", trials=2, progress=False)
+    assert results["agent"]["privileged"] is False
+    assert evaluate(AgentSpec("oracle"), ["id"], tmp_path / "o", trials=2, progress=False)["agent"]["privileged"]
 
 
 def test_invalid_actions_can_be_replaced_and_counted():
@@ -86,6 +114,13 @@ def test_batched_agents_match_their_single_version_for_any_batch_size():
         recs = list(run_trials(batched, SUITES["ood-large"], range(7), options=ProtocolOptions(batch_size=size)))
         recs.sort(key=lambda r: r.trial)  # yielded as they finish
         assert [r.episodes for r in recs] == [r.episodes for r in single]
+
+
+def test_forced_exploration_restarts_after_the_change():
+    recs = list(run_trials(AgentSpec("oracle").build(), SUITES["nonstationary"], range(10), options=ProtocolOptions(forced_exploration="paper")))
+    forced = np.array([[e.forced_random for e in r.episodes] for r in recs])
+    steps = np.array([[e.steps for e in r.episodes] for r in recs])
+    assert (forced[:, 30:32] == steps[:, 30:32]).all() and forced[:, 20:30].sum() == 0 and forced[:, 50:].sum() == 0
 
 
 def test_forced_exploration_follows_the_paper_schedule():
@@ -151,8 +186,8 @@ def test_cli_file_agent_and_external_process_agent_end_to_end(tmp_path):
     result = cli("evaluate", "--agent-cmd", cmd, "--suites", "id", "--trials", "5", "--out", str(tmp_path / "ext"))
     assert result.returncode == 0, result.stderr
     ext = records(tmp_path / "ext")["id"]
-    ref = evaluate(AgentSpec("random"), ["id"], tmp_path / "ref", trials=5, progress=False)
-    assert ref and len(ext) == 5 and all(len(r["episodes"]) == 30 for r in ext)
+    evaluate(AgentSpec("random"), ["id"], tmp_path / "ref", trials=5, progress=False)
+    assert ext == records(tmp_path / "ref")["id"]  # the example is the built-in random agent over the pipe
     summary = (tmp_path / "ext" / "summary.csv").read_text()
     assert summary.startswith("suite,metric,value,ci_low,ci_high") and "id,auc," in summary
     episodes = (tmp_path / "ext" / "episodes.csv").read_text().splitlines()
@@ -173,10 +208,71 @@ def test_cli_reports_agent_errors_and_keeps_finished_trials(tmp_path):
 def test_results_json_holds_everything_needed(tmp_path):
     results = evaluate(AgentSpec("qlearning", {"alpha": 0.8}), ["nonstationary"], tmp_path / "q", trials=3, seed=5, progress=False)
     data = json.loads((tmp_path / "q" / "results.json").read_text())
-    assert data["agent"] == {"name": "qlearning", "kwargs": {"alpha": 0.8}, "command": None, "label": "qlearning"}
+    assert data["agent"] == {
+        "name": "qlearning", "kwargs": {"alpha": 0.8}, "command": None, "privileged": False, "label": "qlearning"
+    }  # fmt: skip
     assert data["suites"]["nonstationary"]["hash"] == SUITES["nonstationary"].hash
     assert data["seed"] == 5 and data["protocol"]["forced_exploration"] == "none"
     assert data["package_version"] and data["schema_version"] == 1
     rec = data["records"]["nonstationary"][0]
     assert len(rec["task_ids"]) == 2 and len(rec["episodes"]) == 60
     assert {"drop", "recovery_episodes"} <= set(results["summary"]["nonstationary"])
+    from icrl_bench.leaderboard.validate import validate_results
+
+    assert validate_results(data) == []  # every summary number recomputes from the records alone
+
+
+def test_suites_are_pinned_and_evaluation_maps_listed():
+    # Versioned suites: a change to a task list must come with a new version (and a new hash here).
+    assert {name: s.hash for name, s in SUITES.items()} == {
+        "id": "8cafb15ab8f44355", "ood-large": "5616f87dce1fed0f", "ood-xl": "25d29909dc77fb7b",
+        "ood-dense": "06fa1e57ac6bf5af", "ood-slippery": "58d375326a2699ae", "ood-permuted": "926d117f34a52fd1",
+        "nonstationary": "23449ac324ba4ca7", "stitching-paper": "5460bbba6ea12604", "stitching": "88f465782b21ebfb",
+    }  # fmt: skip
+    from icrl_bench.protocol import evaluation_map_ids
+    from icrl_bench.protocol.suites import training_suite
+
+    ids = evaluation_map_ids()
+    assert SUITES["id"].tasks[0][0].map_id in ids and SUITES["nonstationary"].tasks[5][1].map_id in ids
+    train = training_suite("id", 50)
+    assert train.hash != SUITES["id"].hash
+    assert sum(t.map_id in ids for trial in train.tasks for t in trial) <= 2  # rare collisions of tiny maps only
+
+
+def test_resume_rejects_foreign_records_and_allows_a_new_time_limit(tmp_path):
+    import shutil
+
+    evaluate(AgentSpec("explorer"), ["id"], tmp_path / "a", trials=2, seed=1, progress=False)
+    evaluate(AgentSpec("explorer"), ["id"], tmp_path / "b", trials=3, seed=0, progress=False)
+    for part in (tmp_path / "a" / "parts").glob("*.jsonl"):
+        shutil.copy(part, tmp_path / "b" / "parts" / "trials-foreign.jsonl")
+    with pytest.raises(EvaluationError, match="does not belong to this run: its seeds"):
+        evaluate(AgentSpec("explorer"), ["id"], tmp_path / "b", trials=3, seed=0, resume=True, progress=False)
+    evaluate(AgentSpec("explorer"), ["id"], tmp_path / "c", trials=2, progress=False)
+    again = evaluate(AgentSpec("explorer"), ["id"], tmp_path / "c", trials=2, resume=True, progress=False,
+                     options=ProtocolOptions(step_timeout=30, batch_size=7))  # fmt: skip
+    assert again["protocol"]["step_timeout"] == 30
+
+
+def test_kill_minus_nine_with_workers_then_resume(tmp_path):
+    import signal as sig
+
+    evaluate(AgentSpec("explorer"), ["id", "ood-large"], tmp_path / "ref", trials=40, progress=False)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "icrl_bench.cli", "evaluate", f"{TEST_AGENTS}:SlowExplorer", "--suites", "id,ood-large",
+         "--trials", "40", "--workers", "2", "--out", str(out)],
+        cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        parts = list((out / "parts").glob("*.jsonl")) if (out / "parts").exists() else []
+        if sum(len(p.read_text().splitlines()) for p in parts) >= 10:
+            break
+        time.sleep(0.1)
+    os.killpg(proc.pid, sig.SIGKILL)
+    proc.wait()
+    finished = sum(len(p.read_text().splitlines()) for p in (out / "parts").glob("*.jsonl"))
+    assert 10 <= finished < 80
+    evaluate(AgentSpec(f"{TEST_AGENTS}:SlowExplorer"), ["id", "ood-large"], out, trials=40, workers=2, resume=True, progress=False)
+    assert records(out) == records(tmp_path / "ref")

@@ -14,9 +14,6 @@ from typing import Any
 from icrl_bench.leaderboard.submission import read_json
 from icrl_bench.protocol.suites import DEFAULT_SUITES
 
-BUILTIN_PRIVILEGED = {"oracle"}
-
-
 def board_entries(paths: list[Path]) -> list[dict[str, Any]]:
     """One row per submission, ranked (see the module docstring)."""
     rows = []
@@ -34,7 +31,7 @@ def board_entries(paths: list[Path]) -> list[dict[str, Any]]:
                 "link": meta.get("code_url") or meta.get("paper_url"),
                 "verified": bool(verification and verification.get("verified")),
                 "verified_date": verification.get("date") if verification else None,
-                "privileged": results["agent"].get("name") in BUILTIN_PRIVILEGED,
+                "privileged": results["agent"]["privileged"],
                 "forced_exploration": results["protocol"].get("forced_exploration"),
                 "auc": auc,
                 "mean": sum(a["value"] for a in auc.values()) / len(auc) if auc else 0.0,

@@ -23,6 +23,7 @@ from gymnasium.utils import seeding
 
 from icrl_bench.envs.dynamics import compile_task
 from icrl_bench.envs.task import MOVES, TaskSpec
+from icrl_bench.protocol.metrics import SETTINGS as METRIC_SETTINGS
 from icrl_bench.protocol.metrics import suite_metrics
 from icrl_bench.protocol.results import SCHEMA_VERSION
 from icrl_bench.protocol.runner import EpisodeRecord, ProtocolOptions, TrialRecord, _optimal_from
@@ -35,6 +36,7 @@ REQUIRED = {
     "suites": dict,
     "seed": int,
     "protocol": dict,
+    "metrics": dict,
     "records": dict,
     "summary": dict,
 }
@@ -142,6 +144,8 @@ def _validate_results(data: Any, file: str) -> list[str]:
         return problems
     protocol = data["protocol"]
     _validate_agent_and_protocol(data["agent"], protocol, add)
+    if data["metrics"] != METRIC_SETTINGS:
+        add(f"'metrics' settings {data['metrics']!r} differ from this version's {METRIC_SETTINGS!r}")
     for suite_name, described in data["suites"].items():
         _validate_suite(suite_name, described, data, protocol, add)
     for suite_name in set(data["records"]) - set(data["suites"]):
@@ -151,7 +155,7 @@ def _validate_results(data: Any, file: str) -> list[str]:
     return problems
 
 
-AGENT_FIELDS = {"name": (str, type(None)), "kwargs": dict, "command": (str, type(None)), "label": str}
+AGENT_FIELDS = {"name": (str, type(None)), "kwargs": dict, "command": (str, type(None)), "privileged": bool, "label": str}
 PROTOCOL_FIELDS = {"forced_exploration": str, "step_timeout": (int, float, type(None)), "batch_size": int,
                    "on_invalid_action": str}  # fmt: skip
 SUITE_FIELDS = {"name", "version", "hash", "n_episodes", "change_after", "trials"}

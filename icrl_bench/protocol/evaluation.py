@@ -20,8 +20,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
+from icrl_bench.protocol.metrics import SETTINGS as METRIC_SETTINGS
 from icrl_bench.protocol.metrics import suite_metrics
-from icrl_bench.protocol.results import SCHEMA_VERSION, format_table, write_results
+from icrl_bench.protocol.results import SCHEMA_VERSION, atomic_write, format_table, write_results
 from icrl_bench.protocol.runner import ProtocolOptions, TrialRecord, run_trials
 from icrl_bench.protocol.suites import Suite, get_suite
 
@@ -34,6 +35,9 @@ class AgentRecipe(Protocol):
 
     @property
     def label(self) -> str: ...
+
+    @property
+    def privileged(self) -> bool: ...
 
     def build(self) -> Any: ...
 
@@ -82,6 +86,7 @@ def run_config(
         "suites": described,
         "seed": seed,
         "protocol": options.to_dict(),
+        "metrics": dict(METRIC_SETTINGS),
     }
 
 
@@ -100,7 +105,8 @@ def _work(
     count = 0
     try:
         with open(Path(parts) / f"trials-{os.getpid()}-{_RUN_TOKEN}.jsonl", "a") as f:
-            for record in run_trials(agent, _suite(suite_name, task_entropy), trials, seed, options):
+            suite = _suite(suite_name, task_entropy)
+            for record in run_trials(agent, suite, trials, seed, options, privileged=bool(recipe.privileged)):
                 f.write(json.dumps(record.to_dict()) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
@@ -114,11 +120,12 @@ def _work(
     return count
 
 
-def load_finished(out: Path, repair: bool = False) -> dict[tuple[str, int], TrialRecord]:
+def load_finished(out: Path, repair: bool = False, config: dict[str, Any] | None = None) -> dict[tuple[str, int], TrialRecord]:
     """Finished trials from ``out/parts``.
 
     A last line without its newline is a write cut short by a crash: it is no finished trial, so it is
     ignored, and with `repair` cut from the file (so that appending goes on cleanly); that trial re-runs.
+    With `config`, every record must belong to that run (suite, trial range, seeds, tasks, episode count).
     """
     done: dict[tuple[str, int], TrialRecord] = {}
     for path in sorted((out / "parts").glob("trials-*.jsonl")):
@@ -133,8 +140,10 @@ def load_finished(out: Path, repair: bool = False) -> dict[tuple[str, int], Tria
                 continue
             try:
                 record = TrialRecord.from_dict(json.loads(line))
-            except (json.JSONDecodeError, TypeError, KeyError) as e:
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
                 raise EvaluationError(f"{path}, line {i + 1} is corrupt ({e}); move the file away to re-run its trials") from None
+            if config is not None:
+                _check_belongs(record, config, f"{path}, line {i + 1}")
             key = (record.suite, record.trial)
             if key in done and _comparable(done[key]) != _comparable(record):
                 raise EvaluationError(
@@ -145,10 +154,39 @@ def load_finished(out: Path, repair: bool = False) -> dict[tuple[str, int], Tria
     return done
 
 
+def _check_belongs(record: TrialRecord, config: dict[str, Any], where: str) -> None:
+    described = config["suites"].get(record.suite)
+    problem = None
+    if described is None:
+        problem = f"suite {record.suite!r} is not part of this run"
+    elif not 0 <= record.trial < described["trials"]:
+        problem = f"trial {record.trial} is beyond this run's {described['trials']} trials"
+    else:
+        suite = _suite(record.suite, config.get("task_entropy"))
+        if (record.env_seed, record.agent_seed) != suite.trial_seeds(config["seed"], record.trial):
+            problem = f"its seeds are not those of evaluation seed {config['seed']}"
+        elif record.task_ids != [t.task_id for t in suite.tasks[record.trial]]:
+            problem = "its tasks are not the suite's"
+        elif len(record.episodes) != suite.n_episodes:
+            problem = f"it has {len(record.episodes)} episodes, the suite {suite.n_episodes}"
+    if problem:
+        raise EvaluationError(f"{where} does not belong to this run: {problem}; move that file away")
+
+
 def _comparable(record: TrialRecord) -> dict:
     d = record.to_dict()
     d.pop("wall_time")
     return d
+
+
+# Protocol options that change how a run is played but not its results: a resume may change them.
+RESUMABLE_CHANGES = ("step_timeout", "batch_size")
+
+
+def _result_settings(config: dict[str, Any]) -> dict[str, Any]:
+    out = dict(config)
+    out["protocol"] = {k: v for k, v in config.get("protocol", {}).items() if k not in RESUMABLE_CHANGES}
+    return out
 
 
 def _prepare(out: Path, config: dict[str, Any], resume: bool) -> dict[tuple[str, int], TrialRecord]:
@@ -156,17 +194,25 @@ def _prepare(out: Path, config: dict[str, Any], resume: bool) -> dict[tuple[str,
     if run_file.exists() or (out / "parts").exists():
         if not resume:
             raise EvaluationError(f"{out} already holds an evaluation: pass --resume to continue it, or choose another --out")
-        stored = json.loads(run_file.read_text())
-        differ = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
+        if not run_file.exists():
+            raise EvaluationError(f"{out} has finished trials but no run.json: it was not made by this version; choose another --out")
+        try:
+            stored = json.loads(run_file.read_text())
+        except json.JSONDecodeError as e:
+            raise EvaluationError(f"{run_file} is corrupt ({e}); choose another --out") from None
+        old, new = _result_settings(stored), _result_settings(config)
+        differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if differ:
             raise EvaluationError(
                 f"{out} holds a run with different settings ({', '.join(differ)}); resume with the same settings or "
                 "choose another --out"
             )
-        return load_finished(out, repair=True)
+        done = load_finished(out, repair=True, config=config)
+        atomic_write(run_file, json.dumps(config, indent=1))  # e.g. a new step_timeout
+        return done
     out.mkdir(parents=True, exist_ok=True)
+    atomic_write(run_file, json.dumps(config, indent=1))  # before any trial: a folder with parts has a run.json
     (out / "parts").mkdir(exist_ok=True)
-    run_file.write_text(json.dumps(config, indent=1))
     return {}
 
 
@@ -232,7 +278,7 @@ def evaluate(
 
 def finalise(out: Path, config: dict[str, Any], task_entropy: int | None = None) -> dict[str, Any]:
     """Summarise the finished trials of `out` into results.json, the CSVs and curves.png."""
-    done = load_finished(out)
+    done = load_finished(out, config=config)
     records: dict[str, list[TrialRecord]] = {}
     summary: dict[str, Any] = {}
     for name, d in config["suites"].items():

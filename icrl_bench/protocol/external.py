@@ -16,6 +16,8 @@ only ``act`` requests, with one JSON object per line on its stdout. Its stderr i
 from __future__ import annotations
 
 import json
+import os
+import select
 import shlex
 import subprocess
 from typing import Any
@@ -29,25 +31,42 @@ class ExternalAgentError(RuntimeError):
 
 
 class ExternalAgent(Agent):
-    """Speaks the JSON-lines protocol of the module docstring to the process started by `command`."""
+    """Speaks the JSON-lines protocol of the module docstring to the process started by `command`.
+
+    Out-of-step output is an error: before each ``act`` the agent must have written nothing unasked. Every call
+    runs under the runner's per-step time limit, so a process that hangs or stops reading is cut off.
+    """
 
     def __init__(self, command: str) -> None:
         self.command = command
         try:
-            self.proc = subprocess.Popen(
-                shlex.split(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
-            )
+            # Unbuffered binary pipes: select() then sees exactly what the process wrote.
+            self.proc = subprocess.Popen(shlex.split(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
         except OSError as e:
             raise ExternalAgentError(f"could not start the agent command {command!r}: {e}") from e
+        self._buffer = b""
 
     def _send(self, message: dict[str, Any]) -> None:
         if self.proc.poll() is not None:
             raise ExternalAgentError(f"the agent process {self.command!r} exited with code {self.proc.returncode}")
         try:
-            self.proc.stdin.write(json.dumps(message) + "\n")  # type: ignore[union-attr]
-            self.proc.stdin.flush()  # type: ignore[union-attr]
+            self.proc.stdin.write((json.dumps(message) + "\n").encode())  # type: ignore[union-attr]
         except BrokenPipeError as e:
             raise ExternalAgentError(f"the agent process {self.command!r} closed its input") from e
+
+    def _readline(self) -> bytes:
+        fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        while b"\n" not in self._buffer:
+            chunk = os.read(fd, 65536)
+            if not chunk:  # end of output
+                line, self._buffer = self._buffer, b""
+                return line
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line + b"\n"
+
+    def _unasked_output(self) -> bool:
+        return bool(self._buffer) or bool(select.select([self.proc.stdout], [], [], 0)[0])
 
     def begin_trial(self, info: TrialInfo) -> None:
         self._send({"type": "begin_trial", "info": info.to_dict()})
@@ -56,27 +75,41 @@ class ExternalAgent(Agent):
         self._send({"type": "observe", "transition": transition._asdict(), "demonstration": demonstration})
 
     def act(self, obs: int) -> int:
+        if self._unasked_output():
+            unasked = self._readline()
+            if not unasked:
+                raise ExternalAgentError(f"the agent process {self.command!r} closed its output (exited?)")
+            raise ExternalAgentError(
+                f"the agent process wrote {unasked.decode(errors='replace').strip()!r} without being asked: it must "
+                "answer each 'act' with exactly one line and write nothing else to stdout (use stderr for logs)"
+            )
         self._send({"type": "act", "obs": int(obs)})
-        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        line = self._readline()
         if not line:
             code = self.proc.wait(timeout=5)
             raise ExternalAgentError(f"the agent process {self.command!r} exited (code {code}) instead of answering 'act'")
         try:
-            reply = json.loads(line)
-            return reply["action"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+            return json.loads(line)["action"]
+        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
             raise ExternalAgentError(
-                f"the agent process answered {line.strip()!r} to 'act'; expected a line like {{\"action\": 2}}"
+                f"the agent process answered {line.decode(errors='replace').strip()!r} to 'act'; expected a line like "
+                '{"action": 2}'
             ) from None
 
     def close(self) -> None:
+        """Say goodbye without ever blocking (the process may have stopped reading), then make sure it ends."""
         if self.proc.poll() is None:
             try:
-                self._send({"type": "close"})
+                os.set_blocking(self.proc.stdin.fileno(), False)  # type: ignore[union-attr]
+                self.proc.stdin.write(b'{"type": "close"}\n')  # type: ignore[union-attr]
+            except OSError:
+                pass  # pipe full or closed: the kill below ends it anyway
+            try:
                 self.proc.stdin.close()  # type: ignore[union-attr]
                 self.proc.wait(timeout=5)
-            except (ExternalAgentError, OSError, subprocess.TimeoutExpired):
+            except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
+                self.proc.wait()
 
     def __del__(self) -> None:
         proc = getattr(self, "proc", None)

@@ -9,10 +9,13 @@ Every number is recomputed from the per-episode records alone, so anyone holding
 - ``episodes_to_first_success``: 1-based index of the first successful episode, averaged over trials; a trial
   that never succeeds counts as ``n_episodes + 1``; ``never_solved`` is the fraction of such trials.
 - ``regret``: per trial, the sum over episodes of (optimal success probability from that start - success).
-- ``path_ratio``: steps of successful episodes divided by the shortest path from their start (1.0 is optimal).
+- ``regret``: can be slightly negative on slippery maps, where a lucky agent beats the optimal *expected* success.
+- ``path_ratio``: steps of successful episodes divided by the shortest path from their start (1.0 is optimal),
+  averaged per trial over its successful episodes, then over the trials that had one.
 - Non-stationary suites: ``pre_change`` = mean success over the 5 episodes before the change, ``post_change`` =
   success in the first episode after it, ``drop`` = their difference, ``recovery_episodes`` = episodes after the
-  change until the curve first reaches 90% of ``pre_change`` again (None if it never does).
+  change until the curve first reaches 90% of ``pre_change`` again (None if it never does, or if ``pre_change``
+  is below 0.5: there is no learnt level to recover then).
 - ``invalid_actions`` (replaced by random ones, when the protocol allows), ``steps``, ``wall_time``,
   ``steps_per_second``.
 Intervals: percentile bootstrap over trials, 2,000 resamples, a fixed resampling seed (results are reproducible).
@@ -30,6 +33,9 @@ N_BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 0
 RECOVERY_FRACTION = 0.9
 PRE_CHANGE_WINDOW = 5
+MIN_PRE_CHANGE = 0.5
+SETTINGS = {"n_bootstrap": N_BOOTSTRAP, "bootstrap_seed": BOOTSTRAP_SEED, "ci": 0.95,
+            "recovery_fraction": RECOVERY_FRACTION, "pre_change_window": PRE_CHANGE_WINDOW}  # fmt: skip
 
 
 def interquartile_mean(values: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -75,6 +81,8 @@ def suite_metrics(records: Sequence[TrialRecord], change_after: int | None = Non
     per_trial_auc = success.mean(axis=1)
     first_success = np.where(success.any(axis=1), success.argmax(axis=1) + 1, n + 1)
     won = success > 0
+    with np.errstate(invalid="ignore"):
+        per_trial_ratio = np.where(won, steps / shortest, 0.0).sum(axis=1) / won.sum(axis=1)
     wall = float(sum(r.wall_time for r in records))
     out: dict[str, Any] = {
         "trials": len(records),
@@ -89,7 +97,7 @@ def suite_metrics(records: Sequence[TrialRecord], change_after: int | None = Non
         "episodes_to_first_success": _with_ci(first_success.astype(float)),
         "never_solved": float((~success.any(axis=1)).mean()),
         "regret": _with_ci((optimal - success).sum(axis=1)),
-        "path_ratio": float((steps[won] / shortest[won]).mean()) if won.any() else None,
+        "path_ratio": _with_ci(per_trial_ratio[~np.isnan(per_trial_ratio)]) if won.any() else None,
         "invalid_actions": int(invalid),
         "steps": int(steps.sum()),
         "wall_time": wall,
@@ -110,5 +118,5 @@ def _change_metrics(success: np.ndarray, change_after: int) -> dict[str, Any]:
         "pre_change": pre,
         "post_change": post,
         "drop": _with_ci(window - success[:, change_after]),
-        "recovery_episodes": int(recovered[0]) if len(recovered) else None,
+        "recovery_episodes": int(recovered[0]) if len(recovered) and pre >= MIN_PRE_CHANGE else None,
     }

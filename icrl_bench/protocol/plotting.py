@@ -62,6 +62,8 @@ def draw_curves(
             band += [point(i, v) for i, v in reversed(list(enumerate(metrics["curve_ci_low"])))]
             pygame.draw.polygon(surface, _blend(AGENT_COLOUR, 0.25), band)
         for name, per_suite in (baselines or {}).items():
+            if name == label:
+                continue  # the agent is itself a baseline: drawn once, as the agent
             curve = per_suite.get(suite, {}).get("curve")
             if curve and len(curve) == n and n > 1:
                 pygame.draw.lines(surface, BASELINE_COLOURS.get(name, (0, 0, 0)), False, [point(i, v) for i, v in enumerate(curve)], 2)
@@ -70,7 +72,8 @@ def draw_curves(
         else:
             pygame.draw.circle(surface, AGENT_COLOUR, point(0, metrics["curve"][0]), 4)
     x = 10
-    for name, colour in [(label, AGENT_COLOUR)] + [(b, BASELINE_COLOURS.get(b, (0, 0, 0))) for b in (baselines or {})]:
+    others = [(b, BASELINE_COLOURS.get(b, (0, 0, 0))) for b in (baselines or {}) if b != label]
+    for name, colour in [(label, AGENT_COLOUR)] + others:
         pygame.draw.line(surface, colour, (x, 15), (x + 24, 15), 4)
         text = font.render(name, True, (20, 20, 20))
         surface.blit(text, (x + 30, 8))

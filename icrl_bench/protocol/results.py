@@ -24,7 +24,7 @@ BASELINE_CURVES = Path(__file__).with_name("baseline_curves.json")
 HEADLINE_METRICS = ("auc", "iqm_auc", "first", "last10", "episodes_to_first_success", "regret", "drop")
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
@@ -35,7 +35,7 @@ def write_results(out: Path, config: Mapping[str, Any], records: Mapping[str, li
     results = dict(config)
     results["records"] = {s: [r.to_dict() for r in recs] for s, recs in records.items()}
     results["summary"] = summary
-    _atomic_write(out / "results.json", json.dumps(results, separators=(",", ":")))
+    atomic_write(out / "results.json", json.dumps(results, separators=(",", ":")))
 
     with open(out / "episodes.csv", "w", newline="") as f:
         w = csv.writer(f)

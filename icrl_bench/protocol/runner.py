@@ -15,6 +15,8 @@ import signal
 import threading
 import time
 from functools import lru_cache
+
+import numpy as np
 from typing import Any, Callable, Iterator, Sequence
 
 from icrl_bench.envs.dynamics import _success_values
@@ -113,8 +115,9 @@ def _optimal_from(task: TaskSpec) -> tuple[float, ...]:
     return tuple(float(v) for v in _success_values(task, task.max_steps, optimal=True))
 
 
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):
+    """Raised by SIGALRM inside the agent; a BaseException so that `except Exception` in agent code cannot eat it
+    (and the timer repeats, so a bare `except:` retry loop is interrupted again)."""
 
 
 def _raise_timeout(signum: int, frame: Any) -> None:
@@ -147,7 +150,7 @@ class _Caller:
         start = time.perf_counter()
         try:
             if self.alarms:
-                signal.setitimer(signal.ITIMER_REAL, limit)
+                signal.setitimer(signal.ITIMER_REAL, limit, max(limit / 10, 0.05))  # repeats until disarmed
             try:
                 result = fn(*args)
             finally:
@@ -155,8 +158,10 @@ class _Caller:
                     signal.setitimer(signal.ITIMER_REAL, 0)
         except _Timeout:
             raise AgentError(f"{where()}: the agent took longer than the per-step limit of {limit} s") from None
-        except AgentError:
+        except (AgentError, KeyboardInterrupt):
             raise
+        except SystemExit as e:
+            raise AgentError(f"{where()}: the agent called exit({e.code})") from None
         except Exception as e:
             raise AgentError(f"{where()}: the agent raised {type(e).__name__}: {e}") from e
         if limit is not None and time.perf_counter() - start > limit:  # where alarms cannot interrupt
@@ -166,7 +171,7 @@ class _Caller:
 
 def _check_action(value: Any, trial: _Trial, replace: bool) -> int:
     try:
-        a = operator.index(value)
+        a = -1 if isinstance(value, (bool, np.bool_)) else operator.index(value)
     except TypeError:
         a = -1
     if 0 <= a < 4:
@@ -195,7 +200,7 @@ class _Trial:
         self.forced = 0
         self.invalid = 0
         self.episodes: list[EpisodeRecord] = []
-        self.start_time = time.perf_counter()
+        self.wall_time = 0.0  # this trial's share of the time its batch took (batched trials overlap)
 
     def info(self) -> TrialInfo:
         return TrialInfo(4, int(self.env.observation_space.n), self.suite.n_episodes, self.task.max_steps, self.agent_seed)
@@ -240,48 +245,69 @@ class _Trial:
             agent_seed=self.agent_seed,
             task_ids=[t.task_id for t in self.tasks],
             episodes=self.episodes,
-            wall_time=time.perf_counter() - self.start_time,
+            wall_time=self.wall_time,
         )
 
 
 def run_trials(
-    agent: Any, suite: Suite, trials: Sequence[int], seed: int = 0, options: ProtocolOptions | None = None
+    agent: Any,
+    suite: Suite,
+    trials: Sequence[int],
+    seed: int = 0,
+    options: ProtocolOptions | None = None,
+    privileged: bool | None = None,
 ) -> Iterator[TrialRecord]:
-    """Play `agent` on the given trial indices of `suite`; yields each trial's record as it finishes."""
+    """Play `agent` on the given trial indices of `suite`; yields each trial's record as it finishes.
+
+    `privileged`: whether the agent may be shown the task through `reveal` (default: its own ``privileged``
+    attribute). `evaluate` passes what the agent's specification declares, so that it is recorded in results.
+    """
     options = options or ProtocolOptions()
     batched = agent if is_batched(agent) else SingleAsBatched(agent)
     size = options.batch_size if batched is agent else 1
     forced = options.forced_exploration == "paper" and not suite.name.startswith("stitching")
+    reveal = bool(getattr(agent, "privileged", False)) if privileged is None else privileged
     with _alarm_handler(options.step_timeout is not None) as alarms:
         call = _Caller(options.step_timeout, alarms)
         for i in range(0, len(trials), size):
-            yield from _run_batch(batched, suite, list(trials[i : i + size]), seed, call, forced, options)
+            yield from _run_batch(batched, suite, list(trials[i : i + size]), seed, call, forced, options, reveal)
 
 
 def _run_batch(
-    agent: Any, suite: Suite, trials: list[int], seed: int, call: _Caller, forced: bool, options: ProtocolOptions
+    agent: Any,
+    suite: Suite,
+    trials: list[int],
+    seed: int,
+    call: _Caller,
+    forced: bool,
+    options: ProtocolOptions,
+    privileged: bool,
 ) -> Iterator[TrialRecord]:
+    clock = time.perf_counter()
     states = [_Trial(suite, k, seed) for k in trials]
 
     def where_all() -> str:
         return f"suite {suite.name!r}, trials {', '.join(str(s.trial) for s in states)}, begin_trials"
 
     call(where_all, agent.begin_trials, [s.info() for s in states])
-    privileged = bool(getattr(agent, "privileged", False))
     for j, s in enumerate(states):
         if privileged:
-            agent.reveal(s.task, j)
+            call(lambda: f"{s.where()}, reveal", agent.reveal, s.task, j)
         for demo in s.task.demonstrations:
-            call(lambda: f"{s.where()}, demonstration", agent.observe_batch, s.task.rollout(demo), [j] * len(demo.actions), True)
-    active = list(range(len(states)))
+            call(lambda: f"{s.where()}, demonstration", agent.observe_batch, s.task.rollout(demo), (j,) * len(demo.actions), True)
+    active = tuple(range(len(states)))  # a tuple: an agent cannot reorder the runner's bookkeeping
     while active:
 
         def where() -> str:
             return "; ".join(states[j].where() for j in active[:3]) + (" ..." if len(active) > 3 else "")
 
         actions = call(where, agent.act_batch, [states[j].obs for j in active], active)
-        if len(actions) != len(active):
-            raise AgentError(f"{where()}: act_batch returned {len(actions)} actions for {len(active)} trials")
+        try:
+            n_actions = len(actions)
+        except TypeError:
+            raise AgentError(f"{where()}: act_batch returned {actions!r}; expected a sequence of {len(active)} actions") from None
+        if n_actions != len(active):
+            raise AgentError(f"{where()}: act_batch returned {n_actions} actions for {len(active)} trials")
         transitions, still = [], []
         for j, value in zip(active, actions):
             s = states[j]
@@ -294,6 +320,11 @@ def _run_batch(
             s.obs = obs
             s.steps += 1
         call(where, agent.observe_batch, transitions, active)
+        now = time.perf_counter()
+        for j in active:  # share this step's time among the trials that took part in it
+            states[j].wall_time += (now - clock) / len(active)
+        clock = now
+        finished = []
         for j, t in zip(active, transitions):
             s = states[j]
             if not (t.terminated or t.truncated):
@@ -303,7 +334,8 @@ def _run_batch(
             if s.end_episode(t.reward > 0, t.truncated and not t.terminated):
                 still.append(j)
                 if privileged and s.task is not previous_task:
-                    agent.reveal(s.task, j)
+                    call(lambda: f"{s.where()}, reveal", agent.reveal, s.task, j)
             else:
-                yield s.record()
-        active = still
+                finished.append(s)
+        yield from (s.record() for s in finished)
+        active = tuple(still)
