@@ -17,6 +17,7 @@ import os
 import sys
 import time
 import uuid
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
@@ -54,6 +55,7 @@ def package_version() -> str:
     return __version__
 
 
+@lru_cache(maxsize=64)
 def _suite(name: str, task_entropy: int | None) -> Suite:
     """The installed suite, or (verification) the same suite on fresh tasks from another seed space."""
     suite = get_suite(name)
