@@ -188,3 +188,12 @@ def test_cli_validate_lists_every_problem(results_file, tmp_path):
     assert run.returncode == 1
     assert "meta field 'authors' is required" in run.stdout and "trials [0] are missing" in run.stdout
     assert "1 file(s), " in run.stdout
+
+
+def test_the_committed_leaderboard_is_valid_and_verified():
+    root = Path(__file__).resolve().parents[1] / "leaderboard"
+    paths = sorted((root / "submissions").glob("*.json"))
+    assert {p.stem for p in paths} >= {"baseline-random", "baseline-qlearning", "baseline-explorer", "baseline-oracle"}
+    assert validate_board(paths) == []
+    for path in paths:
+        assert json.loads(path.read_text())["verification"]["verified"], path
