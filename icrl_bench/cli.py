@@ -233,6 +233,29 @@ def cmd_lb_add_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_generate(args: argparse.Namespace) -> int:
+    """Generate a learning-history dataset on training maps (disjoint from every evaluation map)."""
+    import time
+    from pathlib import Path
+
+    from icrl_bench.training.data import DataConfig, DatasetError, generate
+
+    start = time.perf_counter()
+    try:
+        config = DataConfig(n_maps=args.n_maps, suite=args.suite, learner=args.learner, episodes_per_map=args.episodes,
+                            layout=args.layout, quality=args.quality, seed=args.seed)  # fmt: skip
+        data = generate(config)
+    except (DatasetError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    data.save(args.out)
+    print(f"wrote {args.out}: {len(data.maps)} maps, {data.n_episodes} episodes, {data.meta['n_steps']} steps, "
+          f"{len(data.sequences)} sequences, learner success {data.meta['success_rate']:.3f}, "
+          f"{time.perf_counter() - start:.1f} s")  # fmt: skip
+    return 0
+
+
 BASELINE_CODE_URL = "../icrl_bench/baselines"  # relative to the leaderboard folder
 
 
@@ -291,6 +314,18 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--results", default="results/baselines")
     ab.add_argument("--workers", type=int, default=1)
     ab.set_defaults(func=cmd_lb_add_baselines)
+    data = sub.add_parser("data", help="training data for in-context learners")
+    datas = data.add_subparsers(dest="data_command", required=True)
+    gen = datas.add_parser("generate", help="learning histories of a classical learner on training maps")
+    gen.add_argument("--out", required=True, help="output .npz file")
+    gen.add_argument("--n-maps", type=int, default=250)
+    gen.add_argument("--suite", default="id", help="whose task distribution (training seed space)")
+    gen.add_argument("--learner", choices=["qlearning", "explorer", "mixed"], default="qlearning")
+    gen.add_argument("--episodes", type=int, default=60, help="episodes the learner plays per map")
+    gen.add_argument("--layout", choices=["sets", "learning"], default="sets")
+    gen.add_argument("--quality", choices=["low", "mid", "high"], default="mid")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.set_defaults(func=cmd_data_generate)
     suites = sub.add_parser("suites", help="list the evaluation suites")
     suites.set_defaults(func=cmd_suites)
     envs = sub.add_parser("envs", help="list the registered environments with calibration numbers")

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from icrl_bench.protocol import evaluation_map_ids
+from icrl_bench.training.data import DataConfig, Dataset, DatasetError, generate
+
+
+def test_generated_histories_are_real_trials_on_disjoint_training_maps(tmp_path):
+    data = generate(DataConfig(n_maps=12, episodes_per_map=20, seed=1))
+    assert len(data.maps) == 12 and data.n_episodes == 12 * 20
+    assert not {m.map_id for m in data.maps} & evaluation_map_ids()
+    for e in range(data.n_episodes):
+        episode = data.episode(e)
+        task = data.maps[data.episode_map[e]]
+        assert task.tile(episode[0].obs) == "S"
+        assert all(a.next_obs == b.obs for a, b in zip(episode, episode[1:]))  # contiguous
+        assert episode[-1].terminated or episode[-1].truncated
+        assert not any(t.terminated or t.truncated for t in episode[:-1])
+        for t in episode:  # the map's deterministic dynamics
+            assert t.next_obs == task.move(t.obs, task.direction(t.action))
+            assert t.reward == (1.0 if task.tile(t.next_obs) == "G" else 0.0)
+    # Sets: 4 per map, 20-40 episodes of one map each.
+    assert len(data.sequences) == 48
+    for seq in data.sequences:
+        assert 20 <= len(seq) <= 40 and len(set(data.episode_map[seq])) == 1
+    path = tmp_path / "d.npz"
+    data.save(path)
+    again = Dataset.load(path)
+    assert again.maps == data.maps and all((a == b).all() for a, b in zip(again.sequences, data.sequences))
+    assert again.meta == data.meta and again.episode(7) == data.episode(7)
+
+
+def test_same_seed_same_data_and_learning_layout_keeps_order():
+    a = generate(DataConfig(n_maps=5, episodes_per_map=10, seed=3, layout="learning", learner="explorer"))
+    b = generate(DataConfig(n_maps=5, episodes_per_map=10, seed=3, layout="learning", learner="explorer"))
+    assert all((x == y).all() for x, y in zip(a.sequences, b.sequences))
+    assert all((a.transitions[k] == b.transitions[k]).all() for k in a.transitions)
+    assert [s.tolist() for s in a.sequences] == [list(range(10 * m, 10 * m + 10)) for m in range(5)]
+
+
+def test_quality_variants_shift_the_share_of_successes():
+    rates = {}
+    for quality in ("low", "mid", "high"):
+        data = generate(DataConfig(n_maps=30, episodes_per_map=30, seed=0, quality=quality))
+        won = data.success()
+        rates[quality] = np.mean([won[s].mean() for s in data.sequences])
+    assert rates["low"] < rates["mid"] - 0.1 and rates["high"] > rates["mid"] + 0.05
+
+
+def test_bad_configs_and_files(tmp_path):
+    with pytest.raises(DatasetError, match="layout must be one of"):
+        DataConfig(layout="random")
+    (tmp_path / "x.npz").write_bytes(b"not a dataset")
+    with pytest.raises(DatasetError, match="not an icrl-bench dataset"):
+        Dataset.load(tmp_path / "x.npz")
+
+
+def test_cli_generates_a_dataset(tmp_path):
+    from icrl_bench.cli import main
+
+    out = tmp_path / "data" / "train.npz"
+    assert main(["data", "generate", "--out", str(out), "--n-maps", "6", "--episodes", "8", "--learner", "mixed"]) == 0
+    data = Dataset.load(out)
+    assert len(data.maps) == 6 and data.meta["config"]["learner"] == "mixed"
