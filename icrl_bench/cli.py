@@ -163,7 +163,7 @@ def cmd_lb_validate(args: argparse.Namespace) -> int:
     from icrl_bench.leaderboard.submission import validate_board
 
     paths = [Path(f) for f in args.files] or sorted(Path(args.board, "submissions").glob("*.json"))
-    problems = validate_board(paths)
+    problems = validate_board(paths, args.secret)
     for problem in problems:
         print(problem)
     print(f"{len(paths)} file(s), {len(problems)} problem(s)")
@@ -199,8 +199,14 @@ def cmd_lb_verify(args: argparse.Namespace) -> int:
 def cmd_lb_render(args: argparse.Namespace) -> int:
     """Write the board's README.md and index.html from its submissions."""
     from icrl_bench.leaderboard.render import render
+    from icrl_bench.leaderboard.submission import SubmissionError
 
-    for path in render(args.board):
+    try:
+        paths = render(args.board)
+    except SubmissionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for path in paths:
         print(f"wrote {path}")
     return 0
 
@@ -295,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     val = lbs.add_parser("validate", help="check submission files, listing every problem")
     val.add_argument("files", nargs="*", help="submission files (default: all in BOARD/submissions)")
     val.add_argument("--board", default="leaderboard")
+    val.add_argument("--secret", help="the verifier's secret: also check the signatures of blocks made with it")
     val.set_defaults(func=cmd_lb_validate)
     ver = lbs.add_parser("verify", help="re-run a submitted agent on fresh tasks with a secret seed")
     ver.add_argument("submission")

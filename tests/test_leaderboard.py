@@ -17,29 +17,45 @@ from icrl_bench.leaderboard.render import render
 from icrl_bench.leaderboard.submission import SubmissionError, load_meta, submit, validate_board
 from icrl_bench.leaderboard.validate import validate_results
 from icrl_bench.leaderboard.verify import verify, welch_p_value
-from icrl_bench.protocol import evaluate
+from icrl_bench.protocol import ProtocolOptions, evaluate
 
 SUITES = ["id", "nonstationary", "ood-slippery", "stitching"]
 META = {"authors": "Tests", "code_url": "https://example.org/code", "model_size": "0", "open_weights": True}
 
 
 @pytest.fixture(scope="module")
-def results_file(tmp_path_factory):
-    out = tmp_path_factory.mktemp("explorer")
+def small_file(tmp_path_factory):
+    """3 trials per suite: fast to validate many times (the fuzzer)."""
+    out = tmp_path_factory.mktemp("explorer-small")
     evaluate(AgentSpec("explorer"), SUITES, out, trials=3, progress=False)
     return out / "results.json"
 
 
+@pytest.fixture(scope="module")
+def results_file(tmp_path_factory):
+    """Whole suites under seed 0: what a leaderboard entry must be."""
+    out = tmp_path_factory.mktemp("explorer")
+    evaluate(AgentSpec("explorer"), SUITES, out, progress=False)
+    return out / "results.json"
+
+
 @pytest.fixture
-def results(results_file):
-    return json.loads(results_file.read_text())
+def results(small_file):
+    return json.loads(small_file.read_text())
 
 
 def test_valid_results_pass(results):
     assert validate_results(results) == []
 
 
-def test_every_mutation_is_rejected(results):
+@pytest.mark.parametrize("protocol", ["none", "paper"])
+def test_every_mutation_is_rejected(results, tmp_path, protocol):
+    if protocol == "paper":
+        out = tmp_path / "paper"
+        evaluate(AgentSpec("explorer"), SUITES, out, trials=3, progress=False,
+                 options=ProtocolOptions(forced_exploration="paper"))  # fmt: skip
+        results = json.loads((out / "results.json").read_text())
+        assert validate_results(results) == []
     submission = {"submission_schema": 1, "meta": {}, "results": results, "verification": None}
     tried = collections.Counter()
     for kind, description, mutant in mutants(submission, 320, seed=7):
@@ -72,6 +88,25 @@ def test_impossible_but_self_consistent_episodes_are_caught(results):
     assert any("fewer than the shortest path" in p for p in problems)
 
 
+def test_board_rules_whole_suites_and_seed_zero(small_file, tmp_path):
+    with pytest.raises(SubmissionError, match="entries need all 100"):
+        submit(small_file, "too few trials", META, tmp_path / "board")
+    out = tmp_path / "seeded"
+    evaluate(AgentSpec("random"), ["stitching-paper"], out, seed=5, progress=False)
+    with pytest.raises(SubmissionError, match="use evaluation seed 0"):
+        submit(out / "results.json", "seed shopping", META, tmp_path / "board")
+
+
+def test_meta_links_must_be_safe():
+    from icrl_bench.leaderboard.submission import validate_meta
+
+    assert validate_meta({"name": "a", "authors": "b", "code_url": "https://x.org/a?b=1"}, "f") == []
+    assert validate_meta({"name": "a", "authors": "b", "code_url": "../icrl_bench/baselines"}, "f") == []
+    for bad in ("javascript:alert(1)", "data:text/html,x", "//evil.org", "https://x.org/<script>"):
+        assert validate_meta({"name": "a", "authors": "b", "code_url": bad}, "f"), bad
+    assert validate_meta({"name": "a\nb", "authors": "b"}, "f")
+
+
 def test_submit_writes_once_and_refuses_duplicates(results_file, tmp_path):
     board = tmp_path / "board"
     path = submit(results_file, "My Agent v1", META, board)
@@ -80,6 +115,12 @@ def test_submit_writes_once_and_refuses_duplicates(results_file, tmp_path):
     assert data["meta"]["name"] == "My Agent v1" and data["verification"] is None
     with pytest.raises(SubmissionError, match="already on the board"):
         submit(results_file, "Another name", META, board)
+    relabelled = tmp_path / "relabelled.json"
+    data_r = json.loads(results_file.read_text())
+    data_r["agent"]["label"] = "something else"
+    relabelled.write_text(json.dumps(data_r))
+    with pytest.raises(SubmissionError, match="already on the board"):
+        submit(relabelled, "Relabelled", META, board)
     with pytest.raises(SubmissionError, match="already exists"):
         submit(results_file, "my agent  v1", META, board)
     with pytest.raises(SubmissionError, match="meta field 'authors' is required"):
@@ -101,6 +142,17 @@ def test_meta_files(tmp_path):
     (tmp_path / "bad.yaml").write_text("authors:\n  - nested\n")
     with pytest.raises(SubmissionError, match="line 2: use flat"):
         load_meta(tmp_path / "bad.yaml")
+    (tmp_path / "q.yaml").write_text('authors: "Team # 1"\n')
+    assert load_meta(tmp_path / "q.yaml") == {"authors": "Team # 1"}
+    (tmp_path / "twice.yaml").write_text("authors: a\nauthors: b\n")
+    with pytest.raises(SubmissionError, match="given twice"):
+        load_meta(tmp_path / "twice.yaml")
+    (tmp_path / "twice.json").write_text('{"authors": "a", "authors": "b"}')
+    with pytest.raises(SubmissionError, match="duplicate key"):
+        load_meta(tmp_path / "twice.json")
+    (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(SubmissionError, match="not valid JSON"):
+        load_meta(tmp_path / "bin.json")
 
 
 def test_welch_p_value():
@@ -122,23 +174,79 @@ def test_verify_confirms_an_honest_entry_and_exposes_a_false_one(results_file, t
     assert block["trials"] == {s: 20 for s in SUITES}
     assert json.loads(path.read_text())["verification"] == block
     assert validate_board([path]) == []
+    assert validate_board([path], secret="s3cret") == []  # the block carries the secret's signature
     block = verify(path, AgentSpec("random"), "s3cret", trials=20)  # not the agent that made these results
     assert not block["verified"]
     assert block["suites"]["id"]["difference"] < -0.5 and not block["suites"]["id"]["consistent"]
 
 
-def test_render_ranks_entries_and_writes_a_self_contained_page(tmp_path):
+def test_forged_or_stale_verification_blocks_are_caught(results_file, tmp_path):
     board = tmp_path / "board"
-    for name in ("random", "explorer", "oracle"):
+    path = submit(results_file, "explorer", META, board)
+    verify(path, AgentSpec("explorer"), "s3cret", trials=10)
+    data = json.loads(path.read_text())
+    # Hand-written "verified": the signature does not match the verifier's secret.
+    data["verification"]["signature"] = "0" * 64
+    path.write_text(json.dumps(data))
+    assert any("bad signature" in p for p in validate_board([path], secret="s3cret"))
+    # Results edited after verification.
+    data = json.loads(path.read_text())
+    data["results"]["records"]["id"][0]["wall_time"] += 1.0
+    data["results"]["records"]["id"][0]["episodes"][0]["forced_random"] = 0  # unchanged value, new hash via time
+    data["results"]["summary"]["id"]["wall_time"] += 1.0
+    data["results"]["summary"]["id"]["steps_per_second"] = data["results"]["summary"]["id"]["steps"] / data["results"]["summary"]["id"]["wall_time"]
+    first = data["results"]["records"]["id"][0]["episodes"]
+    first[0], first[1] = first[1], first[0]  # reorder: the records hash changes
+    path.write_text(json.dumps(data))
+    assert any("results changed after verification" in p or "start tile" in p for p in validate_board([path]))
+
+
+def test_an_agent_shown_the_map_cannot_verify_an_unprivileged_entry(tmp_path):
+    out = tmp_path / "oracle"
+    evaluate(AgentSpec("oracle"), ["stitching-paper"], out, progress=False)
+    data = json.loads((out / "results.json").read_text())
+    data["agent"].update(privileged=False, name="my_agent:Agent", label="my-agent")  # hides the privilege
+    (out / "hidden.json").write_text(json.dumps(data))
+    path = submit(out / "hidden.json", "hidden oracle", META, tmp_path / "board")
+    block = verify(path, AgentSpec("oracle"), "k", trials=10)
+    assert not block["verified"] and "privilege differs" in block["test"]
+
+
+def make_board(tmp_path, names, suites=("stitching-paper", "stitching"), verify_names=()):
+    board = tmp_path / "board"
+    for name in names:
         out = tmp_path / name
-        evaluate(AgentSpec(name), ["id", "stitching"], out, trials=3, progress=False)
-        submit(out / "results.json", f"baseline: {name}", META, board)
+        evaluate(AgentSpec(name), list(suites), out, progress=False)
+        path = submit(out / "results.json", f"baseline: {name}", META, board)
+        if name in verify_names:
+            verify(path, AgentSpec(name), "k", trials=20)
+    return board
+
+
+def test_render_ranks_verified_entries_first_and_writes_a_self_contained_page(tmp_path):
+    board = make_board(tmp_path, ["random", "explorer", "oracle", "qlearning"], verify_names=("random",))
     readme, page = render(board)
     table = [line for line in readme.read_text().splitlines() if line.startswith("| ")]
-    assert [row.split(" | ")[1] for row in table[1:]] == ["baseline: explorer", "baseline: random", "baseline: oracle"]
-    assert table[3].startswith("| ceiling |")
+    names = [row.split(" | ")[1] for row in table[1:]]
+    assert names == ["baseline: random", "baseline: explorer", "baseline: qlearning", "baseline: oracle"]
+    assert table[-1].startswith("| ceiling |") and "| default |" in table[1]
     text = page.read_text()
-    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", text)  # nothing to fetch: opens offline
+    # Nothing to fetch: the page opens offline.
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=|url\(|@import|fetch\(|XMLHttpRequest", text)
+
+
+def test_names_cannot_break_the_table_or_the_page(tmp_path):
+    out = tmp_path / "r"
+    evaluate(AgentSpec("random"), ["stitching-paper"], out, progress=False)
+    evil = '<!--<script> a | b "><img src=x onerror=alert(1)>'
+    submit(out / "results.json", evil, {**META, "authors": "</script><script>alert(1)</script>"}, tmp_path / "board")
+    readme, page = render(tmp_path / "board")
+    row = [line for line in readme.read_text().splitlines() if line.startswith("| 1 |")][0]
+    assert row.count(" | ") == len(row.split(" | ")) - 1 and "<img" not in row and "\\|" in row
+    text = page.read_text()
+    data = text[text.index('<script id="board-data"'):]
+    data = data[: data.index("</script>")]
+    assert "<!--" not in data and "<img" not in data and "</script" not in data[10:]
 
 
 def chromium():
@@ -150,25 +258,37 @@ def chromium():
     return path
 
 
-def test_page_in_a_real_headless_browser(tmp_path):
-    browser = chromium()
-    board = tmp_path / "board"
-    for name, trials in (("random", 3), ("explorer", 4), ("qlearning", 5)):
-        out = tmp_path / name
-        evaluate(AgentSpec(name), ["id", "nonstationary", "stitching"], out, trials=trials, progress=False)
-        submit(out / "results.json", name, META, board)
-    _, page = render(board)
+def run_page(browser, page, profile):
+    """Load `page` in headless Chromium running its self-test; (report, console log lines)."""
     result = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--enable-logging=stderr",
+         "--v=0", f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom",
          page.resolve().as_uri() + "#selftest"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     found = re.search(r'<pre id="selftest-result">(.*?)</pre>', result.stdout, re.S)
     assert found, result.stderr[-2000:]
-    report = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-    assert report["errors"] == []  # no console errors
+    report = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+    console = [line for line in result.stderr.splitlines() if "CONSOLE" in line]
+    return report, console
+
+
+def test_the_browser_check_sees_console_errors(tmp_path):
+    browser = chromium()
+    page = tmp_path / "broken.html"
+    page.write_text('<html><body><img src="missing.png"><script>undefinedFunction();</script>'
+                    '<pre id="selftest-result">{"ok": true, "checks": {}, "errors": []}</pre></body></html>')  # fmt: skip
+    _, console = run_page(browser, page, tmp_path / "profile")
+    assert any("undefinedFunction" in line for line in console)
+
+
+def test_page_in_a_real_headless_browser(tmp_path):
+    browser = chromium()
+    board = make_board(tmp_path, ["random", "explorer", "qlearning"], suites=("nonstationary", "stitching"))
+    _, page = render(board)
+    report, console = run_page(browser, page, tmp_path / "profile")
+    assert report["errors"] == [] and console == []  # no console errors, by the page's hooks or Chromium's log
     assert report["checks"] == {
         "rows": True, "sorted_descending": True, "sorted_ascending": True, "sorted_by_name": True,
         "curves": True, "filter": True,
@@ -177,6 +297,9 @@ def test_page_in_a_real_headless_browser(tmp_path):
 
 
 def test_cli_validate_lists_every_problem(results_file, tmp_path):
+    empty = subprocess.run([sys.executable, "-m", "icrl_bench.cli", "leaderboard", "validate", "--board", str(tmp_path)],
+                           capture_output=True, text=True)  # fmt: skip
+    assert empty.returncode == 1 and "no submission files" in empty.stdout
     board = tmp_path / "board"
     path = submit(results_file, "cli entry", META, board)
     data = json.loads(path.read_text())
@@ -190,10 +313,15 @@ def test_cli_validate_lists_every_problem(results_file, tmp_path):
     assert "1 file(s), " in run.stdout
 
 
-def test_the_committed_leaderboard_is_valid_and_verified():
+def test_the_committed_leaderboard_is_valid_verified_and_rendered(tmp_path):
+    from icrl_bench.leaderboard.render import board_entries, render_html, render_markdown
+
     root = Path(__file__).resolve().parents[1] / "leaderboard"
     paths = sorted((root / "submissions").glob("*.json"))
     assert {p.stem for p in paths} >= {"baseline-random", "baseline-qlearning", "baseline-explorer", "baseline-oracle"}
-    assert validate_board(paths) == []
+    assert validate_board(paths) == []  # includes: each verification block belongs to its results
     for path in paths:
         assert json.loads(path.read_text())["verification"]["verified"], path
+    rows = board_entries(paths)
+    assert (root / "README.md").read_text() == render_markdown(rows)  # re-render after every change
+    assert (root / "index.html").read_text() == render_html(rows)

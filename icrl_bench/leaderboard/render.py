@@ -1,7 +1,8 @@
 """Publishing the board: ``leaderboard/README.md`` (markdown) and ``leaderboard/index.html`` (one offline file).
 
-Ranking: entries covering more suites first, then by mean AUC over the suites they cover. Privileged entries (the
-oracle, which is shown the map) are listed after the ranked ones as a ceiling, without a rank.
+Ranking: verified entries first (only verification tests outcomes: a results file can be possible yet invented),
+then entries covering more suites, then by mean AUC over the suites they cover. Privileged entries (shown the
+map) are listed after the ranked ones as a ceiling, without a rank. Only valid submissions are rendered.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from icrl_bench.leaderboard.submission import read_json
+from icrl_bench.leaderboard.submission import SubmissionError, read_json, validate_board
 from icrl_bench.protocol.suites import DEFAULT_SUITES
 
 def board_entries(paths: list[Path]) -> list[dict[str, Any]]:
-    """One row per submission, ranked (see the module docstring)."""
+    """One row per submission, ranked (see the module docstring); raises if any submission is invalid."""
+    problems = validate_board(paths) if paths else []
+    if problems:
+        raise SubmissionError("fix the board before rendering it:\n  " + "\n  ".join(problems))
     rows = []
     for path in paths:
         data = read_json(path)
@@ -29,6 +33,7 @@ def board_entries(paths: list[Path]) -> list[dict[str, Any]]:
                 "authors": meta["authors"],
                 "model_size": meta.get("model_size"),
                 "link": meta.get("code_url") or meta.get("paper_url"),
+                "link_label": "code" if meta.get("code_url") else "paper",
                 "verified": bool(verification and verification.get("verified")),
                 "verified_date": verification.get("date") if verification else None,
                 "privileged": results["agent"]["privileged"],
@@ -38,7 +43,7 @@ def board_entries(paths: list[Path]) -> list[dict[str, Any]]:
                 "curves": {s: summary[s]["curve"] for s in auc},
             }
         )
-    rows.sort(key=lambda r: (r["privileged"], -len(r["auc"]), -r["mean"], r["name"]))
+    rows.sort(key=lambda r: (r["privileged"], not r["verified"], -len(r["auc"]), -r["mean"], r["name"]))
     rank = 0
     for row in rows:
         row["rank"] = None if row["privileged"] else (rank := rank + 1)
@@ -81,8 +86,13 @@ the records; no duplicate of an existing entry.
 """
 
 
+def _md(text: str) -> str:
+    """Text safe inside a markdown table cell: no column breaks, no HTML."""
+    return html.escape(text).replace("|", "\\|")
+
+
 def render_markdown(rows: list[dict[str, Any]]) -> str:
-    head = "| # | entry | mean AUC | " + " | ".join(DEFAULT_SUITES) + " | verified | model size | link |"
+    head = "| # | entry | mean AUC | " + " | ".join(DEFAULT_SUITES) + " | verified | protocol | model size | link |"
     lines = [
         "# icrl-bench leaderboard",
         "",
@@ -91,7 +101,7 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         "`index.html` (sortable, with curves; opens offline) from `submissions/`.",
         "",
         head,
-        "|" + "---|" * (len(DEFAULT_SUITES) + 6),
+        "|" + "---|" * (len(DEFAULT_SUITES) + 7),
     ]
     for r in rows:
         cells = []
@@ -100,8 +110,11 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
             cells.append(f"{a['value']:.3f} [{a['ci_low']:.2f}, {a['ci_high']:.2f}]" if a else "-")
         rank = "ceiling" if r["privileged"] else str(r["rank"])
         mark = f"yes ({r['verified_date']})" if r["verified"] else "no"
-        link = f"[code]({r['link']})" if r["link"] else ""
-        lines.append(f"| {rank} | {r['name']} | {r['mean']:.3f} | " + " | ".join(cells) + f" | {mark} | {r['model_size'] or ''} | {link} |")
+        link = f"[{r['link_label']}]({r['link']})" if r["link"] else ""
+        protocol = "forced exploration (paper)" if r["forced_exploration"] == "paper" else "default"
+        size = "" if r["model_size"] is None else _md(str(r["model_size"]))
+        lines.append(f"| {rank} | {_md(r['name'])} | {r['mean']:.3f} | " + " | ".join(cells)
+                     + f" | {mark} | {protocol} | {size} | {link} |")  # fmt: skip
     return "\n".join(lines) + "\n" + GUIDE
 
 
@@ -131,7 +144,8 @@ their success-per-episode curves. Privileged entries (shown the map) are a ceili
 <label>Suite: <select id="suite-filter"><option value="all">all suites</option>__OPTIONS__</select></label>
 <table id="board"><thead><tr>
 <th data-key="rank">#</th><th class="name" data-key="name">entry</th><th data-key="mean">mean AUC</th>__SUITE_HEADERS__
-<th data-key="verified">verified</th><th data-key="model_size">model size</th><th>link</th><th>curves</th>
+<th data-key="verified">verified</th><th data-key="protocol">protocol</th><th data-key="model_size">model size</th>
+<th>link</th><th>curves</th>
 </tr></thead><tbody></tbody></table>
 <div id="curves"></div>
 <pre id="selftest-result"></pre>
@@ -148,6 +162,7 @@ function cellValue(row, key) {
   if (key === "rank") { return row.rank === null ? Infinity : row.rank; }
   if (key === "name" || key === "model_size") { return String(row[key] === null ? "" : row[key]).toLowerCase(); }
   if (key === "verified") { return row.verified ? 1 : 0; }
+  if (key === "protocol") { return row.forced_exploration; }
   if (key === "mean") { return row.mean; }
   return row.auc[key] ? row.auc[key].value : -1;
 }
@@ -173,7 +188,9 @@ function renderTable() {
       var a = r.auc[s];
       cells.push(a ? a.value.toFixed(3) + " [" + a.ci_low.toFixed(2) + ", " + a.ci_high.toFixed(2) + "]" : "-");
     });
-    cells.push(r.verified ? "yes (" + r.verified_date + ")" : "no", r.model_size === null ? "" : String(r.model_size));
+    cells.push(r.verified ? "yes (" + r.verified_date + ")" : "no",
+               r.forced_exploration === "paper" ? "forced exploration (paper)" : "default",
+               r.model_size === null ? "" : String(r.model_size));
     cells.forEach(function (text, i) {
       var td = document.createElement("td");
       td.textContent = text;
@@ -182,7 +199,7 @@ function renderTable() {
       tr.appendChild(td);
     });
     var link = document.createElement("td");
-    if (r.link) { var a = document.createElement("a"); a.href = r.link; a.textContent = "code"; link.appendChild(a); }
+    if (r.link) { var a = document.createElement("a"); a.href = r.link; a.textContent = r.link_label; link.appendChild(a); }
     tr.appendChild(link);
     var pick = document.createElement("td");
     var box = document.createElement("input");
@@ -300,7 +317,9 @@ if (location.hash === "#selftest") { selfTest(); }
 
 def render_html(rows: list[dict[str, Any]]) -> str:
     data = {"suites": list(DEFAULT_SUITES), "rows": rows}
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    # Inside <script>, the page must never see "<", ">" or "&" from data (a name like "<!--<script>" would
+    # switch the HTML tokenizer's state); JSON's \u escapes keep the values.
+    payload = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     options = "".join(f'<option value="{html.escape(s)}">{html.escape(s)}</option>' for s in DEFAULT_SUITES)
     headers = "".join(f'<th data-key="{html.escape(s)}" data-suite="{html.escape(s)}">{html.escape(s)}</th>' for s in DEFAULT_SUITES)
     return _PAGE.replace("__OPTIONS__", options).replace("__SUITE_HEADERS__", headers).replace("__DATA__", payload)

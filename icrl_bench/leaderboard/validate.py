@@ -11,13 +11,23 @@ is wrong. The checks:
   path and optimal success equal the map's; a success in fewer steps than the shortest path, a truncation
   before the step limit, or a fall into a hole before any hole can be reached is impossible; forced or invalid
   actions only where the protocol options allow them;
+- under the paper's forced exploration, each episode's forced actions replayed from the agent seed;
+- no more successes than the optimal policy could plausibly reach (a binomial bound: slippery suites);
 - summary: every number recomputed from the records matches the claimed one.
+
+What no check can see: which episodes of a plausible trial succeeded (turning a fall into a success with
+plausible step counts leaves every record possible). Only verification - a re-run on fresh maps with a secret
+seed - tests outcomes, which is why the board ranks verified entries first.
 """
 
 from __future__ import annotations
 
 import math
+import random
+import re
 from typing import Any, Iterator
+
+import numpy as np
 
 from gymnasium.utils import seeding
 
@@ -26,7 +36,13 @@ from icrl_bench.envs.task import MOVES, TaskSpec
 from icrl_bench.protocol.metrics import SETTINGS as METRIC_SETTINGS
 from icrl_bench.protocol.metrics import suite_metrics
 from icrl_bench.protocol.results import SCHEMA_VERSION
-from icrl_bench.protocol.runner import EpisodeRecord, ProtocolOptions, TrialRecord, _optimal_from
+from icrl_bench.protocol.runner import (
+    EpisodeRecord,
+    ProtocolOptions,
+    TrialRecord,
+    _optimal_from,
+    paper_exploration_probability,
+)
 from icrl_bench.protocol.suites import SUITES, Suite
 
 REQUIRED = {
@@ -142,6 +158,10 @@ def _validate_results(data: Any, file: str) -> list[str]:
     if data["schema_version"] != SCHEMA_VERSION:
         add(f"schema_version {data['schema_version']} is not the supported {SCHEMA_VERSION}")
         return problems
+    for key in sorted(set(data) - set(REQUIRED)):
+        add(f"unknown field '{key}' (results of `icrl-bench evaluate` have exactly {sorted(REQUIRED)})")
+    if not re.fullmatch(r"\d+\.\d+\.\d+\S*", data["package_version"]):
+        add(f"package_version {data['package_version']!r} is not a version")
     protocol = data["protocol"]
     _validate_agent_and_protocol(data["agent"], protocol, add)
     if data["metrics"] != METRIC_SETTINGS:
@@ -217,6 +237,7 @@ def _validate_suite(name: str, described: Any, data: dict, protocol: dict, add: 
         add(f"suite '{name}': the summary is missing")
     elif not missing and not extra and len(parsed) == n_trials:
         parsed.sort(key=lambda r: r.trial)
+        _check_success_ceiling(suite, parsed, add)
         out: list[str] = []
         _compare(claimed, suite_metrics(parsed, suite.change_after), name, out)
         for message in out:
@@ -259,10 +280,49 @@ def _validate_trial(suite: Suite, raw: Any, index: int, seed: int, protocol: dic
             add(f"{at}: fields {wrong} have the wrong type")
             return None
         parsed.append(EpisodeRecord(**e))
+    if not math.isfinite(raw["wall_time"]) or raw["wall_time"] < 0:
+        add(f"{where}: wall_time {raw['wall_time']!r} is not a finite, non-negative number of seconds")
     record = TrialRecord(suite.name, trial, raw["env_seed"], raw["agent_seed"], raw["task_ids"], parsed,
                          float(raw["wall_time"]))  # fmt: skip
     _check_episodes(suite, record, protocol, where, add)
+    _check_forced_exploration(suite, record, protocol, where, add)
     return record
+
+
+def _check_forced_exploration(suite: Suite, record: TrialRecord, protocol: dict, where: str, add: Any) -> None:
+    """Under the paper's schedule the forced actions of each episode follow from the agent seed: replay them."""
+    if protocol.get("forced_exploration") != "paper":
+        return  # under "none", any forced action is already an error (_check_episodes)
+    if suite.name.startswith("stitching"):  # always greedy, as in the paper
+        for k, e in enumerate(record.episodes):
+            if e.forced_random:
+                add(f"{where}, episode {k}: forced random actions on a stitching suite, which is always greedy")
+        return
+    if any(e.invalid_actions for e in record.episodes):
+        return  # replaced invalid actions draw from the same stream at steps we do not know
+    rng = random.Random(record.agent_seed ^ 0x5EED)  # the runner's forced-exploration stream
+    since_change = 0
+    for k, e in enumerate(record.episodes):
+        if suite.change_after is not None and k == suite.change_after:
+            since_change = 0
+        p, forced = paper_exploration_probability(since_change), 0
+        for _ in range(max(e.steps, 0)):
+            if rng.random() >= p:
+                forced += 1
+                rng.randrange(4)
+        if forced != e.forced_random:
+            add(f"{where}, episode {k}: {e.forced_random} forced random actions, the schedule gives {forced}")
+            return
+        since_change += 1
+
+
+def _check_success_ceiling(suite: Suite, records: list[TrialRecord], add: Any) -> None:
+    """No agent beats the optimal policy by more than chance: successes <= expected optimal + 4 sigma + 1."""
+    p = np.clip([e.optimal for r in records for e in r.episodes], 0.0, 1.0)  # bad values are flagged per episode
+    successes = sum(e.success for r in records for e in r.episodes)
+    bound = p.sum() + 4 * math.sqrt(float((p * (1 - p)).sum())) + 1
+    if successes > bound:
+        add(f"suite '{suite.name}': {successes} successes, more than the optimal policy could plausibly reach ({bound:.1f})")
 
 
 def _check_episodes(suite: Suite, record: TrialRecord, protocol: dict, where: str, add: Any) -> None:

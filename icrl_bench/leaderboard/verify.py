@@ -1,10 +1,18 @@
 """`verify`: re-run a submitted agent on fresh tasks with a seed its submitter did not know.
 
 The verifier's secret seeds both the evaluation seed and a fresh task seed space, so the re-run plays the same
-suites' *distributions* on maps nobody saw before. Per suite, the per-trial AUCs of the submission and of the
-re-run are compared with a two-sided Welch z-test (normal approximation, fine at 100 trials); the entry is
-consistent when every suite's p-value is at least 0.01 divided by the number of suites (Bonferroni). The report
-says by how much each suite differs. The secret is never stored, only its SHA-256.
+suites' *distributions* on maps nobody saw before (`stitching-paper` has one fixed map by nature). Per suite, the
+per-trial AUCs of the submission and of the re-run are compared with a two-sided Welch z-test (normal
+approximation: entries have 100 trials per suite); a suite is consistent when its p-value is at least 0.01
+divided by the number of suites (Bonferroni) *and* the AUCs differ by at most 0.1 (a test that fails to reject
+is no proof of equality; the margin bounds how much a submission can overstate). The re-run must be of an agent
+with the same privilege (an agent shown the map cannot verify an entry that claims it was not).
+
+The block records the agent spec re-run, the seed's SHA-256 (never the secret), the results' hash (so edits after
+verification show) and an HMAC of both keyed by the secret, which `icrl-bench leaderboard validate --secret`
+checks: only the holder of the secret can write a block that passes it. Fresh maps of a distribution can differ
+from the fixed suite's by chance (the fixed `ood-slippery` maps are a little easier than average), which the
+margin and the Bonferroni threshold absorb.
 """
 
 from __future__ import annotations
@@ -19,12 +27,23 @@ from typing import Any
 
 import numpy as np
 
-from icrl_bench.leaderboard.submission import SubmissionError, read_json, validate_submission
+from icrl_bench.leaderboard.submission import (
+    SubmissionError,
+    read_json,
+    records_hash,
+    signature,
+    validate_submission,
+)
 from icrl_bench.protocol.evaluation import AgentRecipe, evaluate
 from icrl_bench.protocol.runner import ProtocolOptions
 
 ALPHA = 0.01
-TEST = "two-sided Welch z-test on per-trial AUC per suite, alpha 0.01 with Bonferroni correction over suites"
+MARGIN = 0.1
+TEST = (
+    "per suite: two-sided Welch z-test on per-trial AUC, alpha 0.01 with Bonferroni correction over suites, "
+    "and |re-run AUC - submitted AUC| <= 0.1"
+)
+
 
 
 def _secret_numbers(secret: str) -> tuple[int, int]:
@@ -71,15 +90,21 @@ def verify(
             "rerun_auc": float(b.mean()),
             "difference": float(b.mean() - a.mean()),
             "p_value": p,
-            "consistent": p >= threshold,
+            "consistent": bool(p >= threshold and abs(b.mean() - a.mean()) <= MARGIN),
         }
+    agent = dict(rerun["agent"])
+    same_privilege = agent["privileged"] == results["agent"]["privileged"]
+    results_hash = records_hash(results)
     block = {
-        "verified": all(r["consistent"] for r in report.values()),
+        "verified": same_privilege and all(r["consistent"] for r in report.values()),
         "date": dt.date.today().isoformat(),
         "seed_sha256": hashlib.sha256(secret.encode()).hexdigest(),
         "trials": {s: rerun["suites"][s]["trials"] for s in suites},
-        "test": TEST,
+        "test": TEST if same_privilege else TEST + "; FAILED: the re-run agent's privilege differs from the entry's",
         "suites": report,
+        "agent": agent,
+        "results_hash": results_hash,
+        "signature": signature(secret, results_hash, agent),
     }
     data["verification"] = block
     tmp = path.with_suffix(".json.tmp")
