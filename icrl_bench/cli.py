@@ -83,8 +83,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             on_invalid_action=args.on_invalid_action,
         )
         out = args.out or f"results/{_slug(recipe.label)}"
+        # The default folder of an earlier run with the same settings is continued (or just summarised again);
+        # with other settings evaluate refuses, and nothing is overwritten.
+        resume = args.resume or (args.out is None and os.path.exists(os.path.join(out, "run.json")))
         results = evaluate(
-            recipe, suites, out, args.trials, args.seed, options, args.workers, args.resume,
+            recipe, suites, out, args.trials, args.seed, options, args.workers, resume,
             progress=not args.no_progress and sys.stderr.isatty(),
         )
     except (AgentSpecError, AgentError, EvaluationError, InvalidTaskError, KeyError, ValueError) as e:
@@ -276,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--trials", type=int, default=None, help="trials per suite (default: all 100)")
     ev.add_argument("--seed", type=int, default=0, help="evaluation seed: starts, slips, agent randomness (default 0)")
     ev.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
-    ev.add_argument("--out", help="results folder (default results/<agent>)")
+    ev.add_argument("--out", help="results folder (default results/<agent>, continued if it holds the same run)")
     ev.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     ev.add_argument("--forced-exploration", choices=["none", "paper"], default="none")
     ev.add_argument("--step-timeout", type=float, default=10.0, help="seconds per agent call; 0 = no limit")

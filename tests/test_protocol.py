@@ -276,3 +276,12 @@ def test_kill_minus_nine_with_workers_then_resume(tmp_path):
     assert 10 <= finished < 80
     evaluate(AgentSpec(f"{TEST_AGENTS}:SlowExplorer"), ["id", "ood-large"], out, trials=40, workers=2, resume=True, progress=False)
     assert records(out) == records(tmp_path / "ref")
+
+
+def test_cli_default_folder_is_continued_when_the_settings_match(tmp_path):
+    args = ["evaluate", "random", "--suites", "stitching-paper", "--trials", "3"]
+    assert cli(*args, cwd=tmp_path).returncode == 0
+    again = cli(*args, cwd=tmp_path)  # the README's main command, run twice
+    assert again.returncode == 0 and "stitching-paper" in again.stdout
+    other = cli(*args[:-1], "4", cwd=tmp_path)
+    assert other.returncode == 2 and "different settings" in other.stderr
