@@ -269,6 +269,7 @@ BASELINE_CODE_URL = "../icrl_bench/baselines"  # relative to the leaderboard fol
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="icrl-bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="score an agent on the evaluation suites")
@@ -347,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `icrl-bench` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -35,6 +35,7 @@ def as_rng(rng: RngLike) -> np.random.Generator:
 
 
 def check_range(name: str, value: tuple[int, int]) -> tuple[int, int]:
+    """`value` as a (low, high) pair of ints with 1 <= low <= high; ValueError naming `name` otherwise."""
     try:
         lo, hi = (as_integer(v) for v in value)
     except (TypeError, ValueError):

@@ -92,6 +92,7 @@ def _md(text: str) -> str:
 
 
 def render_markdown(rows: list[dict[str, Any]]) -> str:
+    """The ranked markdown table of the board, followed by the submission guide."""
     head = "| # | entry | mean AUC | " + " | ".join(DEFAULT_SUITES) + " | verified | protocol | model size | link |"
     lines = [
         "# icrl-bench leaderboard",
@@ -316,6 +317,7 @@ if (location.hash === "#selftest") { selfTest(); }
 
 
 def render_html(rows: list[dict[str, Any]]) -> str:
+    """The self-contained page: data inlined as escaped JSON, no external resources."""
     data = {"suites": list(DEFAULT_SUITES), "rows": rows}
     # Inside <script>, the page must never see "<", ">" or "&" from data (a name like "<!--<script>" would
     # switch the HTML tokenizer's state); JSON's \u escapes keep the values.

@@ -39,6 +39,7 @@ class SubmissionError(ValueError):
 
 
 def slugify(name: str) -> str:
+    """The file name of an entry: lower-case letters, digits and dashes."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     if not slug:
         raise SubmissionError(f"the name {name!r} gives an empty file name: use letters or digits")
@@ -108,6 +109,7 @@ def load_meta(path: str | Path) -> dict[str, Any]:
 
 
 def validate_meta(meta: Any, file: str) -> list[str]:
+    """Every problem of a submission's metadata (required fields, types, one-line text, safe links)."""
     if not isinstance(meta, dict):
         return [f"{file}: 'meta' must be an object"]
     problems = []

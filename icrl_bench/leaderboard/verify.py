@@ -52,6 +52,7 @@ def _secret_numbers(secret: str) -> tuple[int, int]:
 
 
 def per_trial_auc(results: dict[str, Any], suite: str) -> np.ndarray:
+    """Mean success over each trial of `suite` in a results dict."""
     return np.array([np.mean([e["success"] for e in r["episodes"]]) for r in results["records"][suite]])
 
 

@@ -50,6 +50,7 @@ class EvaluationError(RuntimeError):
 
 
 def package_version() -> str:
+    """The installed icrl-bench version."""
     from icrl_bench import __version__
 
     return __version__
@@ -296,4 +297,5 @@ def finalise(out: Path, config: dict[str, Any], task_entropy: int | None = None)
 
 
 def print_table(results: dict[str, Any]) -> None:
+    """Print the headline table of a results dict."""
     print(format_table(results["summary"], results["agent"]["label"]))

@@ -25,6 +25,7 @@ HEADLINE_METRICS = ("auc", "iqm_auc", "first", "last10", "episodes_to_first_succ
 
 
 def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file, so that a crash never leaves half a file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)

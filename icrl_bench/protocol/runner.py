@@ -82,6 +82,8 @@ class EpisodeRecord:
 
 @dataclasses.dataclass
 class TrialRecord:
+    """One trial: its seeds, task ids and per-episode records (what results.json stores)."""
+
     suite: str
     trial: int
     env_seed: int

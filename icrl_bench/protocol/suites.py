@@ -61,6 +61,7 @@ class Suite:
         return source_kwargs(self.env_id)
 
     def source(self) -> TaskSource:
+        """The task source of the suite's env id."""
         return make_source(**self.env_kwargs)
 
     def trial_tasks(self, trial: int) -> tuple[TaskSpec, ...]:

@@ -110,6 +110,7 @@ class Dataset:
             raise DatasetError(f"{len(overlap)} training map(s) also occur in evaluation suites: {overlap[:5]}")
 
     def save(self, path: str | Path) -> None:
+        """Write the dataset as one compressed .npz file."""
         lengths = np.array([len(s) for s in self.sequences], dtype=np.int64)
         np.savez_compressed(
             path,
@@ -124,6 +125,7 @@ class Dataset:
 
     @classmethod
     def load(cls, path: str | Path) -> Dataset:
+        """Read a dataset written by `save`; a clear error for anything else."""
         try:
             with np.load(path) as z:
                 lengths = z["sequence_lengths"]
