@@ -265,6 +265,28 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_dqn(args: argparse.Namespace) -> int:
+    """Offline double-DQN training of a compact transformer on a learning-history dataset (resumable)."""
+    from icrl_bench.training.data import DatasetError
+    from icrl_bench.training.dqn import DQNConfig, train_dqn
+    from icrl_bench.training.model import ModelConfig
+
+    try:
+        cfg = DQNConfig(
+            data=args.data, out=args.out, steps=args.steps, batch_size=args.batch_size, max_positions=args.max_positions,
+            lr=args.lr, gamma=args.gamma, polyak=args.polyak, loss=args.loss, cross_episode=args.cross_episode,
+            seed=args.seed, log_every=args.log_every, save_every=args.save_every,
+            model=ModelConfig(n_obs=args.n_obs, d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
+                              backbone=args.backbone),
+        )  # fmt: skip
+        path = train_dqn(cfg, resume=args.resume)
+    except (DatasetError, FileExistsError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"checkpoint: {path}; log: {path.parent / 'log.csv'}")
+    return 0
+
+
 BASELINE_CODE_URL = "../icrl_bench/baselines"  # relative to the leaderboard folder
 
 
@@ -337,6 +359,21 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--quality", choices=["low", "mid", "high"], default="mid")
     gen.add_argument("--seed", type=int, default=0)
     gen.set_defaults(func=cmd_data_generate)
+    train = sub.add_parser("train", help="train in-context learners (needs the llm extra: torch, transformers)")
+    trains = train.add_subparsers(dest="train_command", required=True)
+    dqn = trains.add_parser("dqn", help="offline double DQN on a learning-history dataset")
+    dqn.add_argument("--data", required=True, help="dataset from `icrl-bench data generate`")
+    dqn.add_argument("--out", required=True, help="run folder (checkpoint.pt, log.csv, config.json)")
+    dqn.add_argument("--resume", action="store_true")
+    for name, kind, default in (("steps", int, 1000), ("batch-size", int, 16), ("max-positions", int, 512),
+                                ("lr", float, 1e-3), ("gamma", float, 0.9), ("polyak", float, 0.1), ("seed", int, 0),
+                                ("log-every", int, 10), ("save-every", int, 100), ("n-obs", int, 25),
+                                ("d-model", int, 64), ("layers", int, 2), ("heads", int, 4)):  # fmt: skip
+        dqn.add_argument(f"--{name}", type=kind, default=default)
+    dqn.add_argument("--loss", choices=["huber", "paper"], default="huber")
+    dqn.add_argument("--backbone", default="llama", help="a transformers model type: llama, gpt2, ...")
+    dqn.add_argument("--cross-episode", action="store_true", help="bootstrap through episode ends (RL^2-style)")
+    dqn.set_defaults(func=cmd_train_dqn)
     suites = sub.add_parser("suites", help="list the evaluation suites")
     suites.set_defaults(func=cmd_suites)
     envs = sub.add_parser("envs", help="list the registered environments with calibration numbers")
