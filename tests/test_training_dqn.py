@@ -109,3 +109,25 @@ def test_incremental_q_values_equal_a_full_recomputation():
         cache = DynamicCache()
         steps = [net({f: inputs[f][:, i : i + 1] for f in FIELDS}, cache=cache)[0] for i in range(15)]
     assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
+
+
+def test_trained_agent_plays_the_protocol_incrementally(data_file, tmp_path):
+    from icrl_bench.protocol import run_trials
+    from icrl_bench.protocol.suites import SUITES
+    from icrl_bench.training.agent import DQNAgent
+
+    ckpt = train_dqn(config(data_file, tmp_path / "run", steps=2))
+    agent = DQNAgent(str(ckpt))
+    records = list(run_trials(agent, SUITES["id"], [0, 1, 2]))
+    assert len(records) == 3 and all(len(r.episodes) == 30 for r in records)
+    # Every Q-value the agent acted on, computed step by step with the cache, equals one full pass over the
+    # trial's whole context at that position.
+    with torch.no_grad():
+        full, _ = agent.net(agent.history_inputs(0))
+    decisions = agent.trials[0].decisions
+    first = next(r for r in records if r.trial == 0)
+    assert len(decisions) == sum(e.steps for e in first.episodes)  # one decision per step played
+    for position, q in decisions:
+        assert torch.allclose(q, full[0, position], atol=1e-4)
+    # Demonstrations become context: the stitching suite runs too.
+    assert len(list(run_trials(DQNAgent(str(ckpt)), SUITES["stitching-paper"], [0]))) == 1

@@ -168,7 +168,7 @@ def train_dqn(cfg: DQNConfig, resume: bool = False) -> Path:
             polyak_update(target, net, cfg.polyak)  # CRUCIAL: after every optimizer step (0.01 was worse)
             step += 1
             if step % cfg.log_every == 0 or step == cfg.steps:
-                log.writerow([step, float(loss), stats["q_mean"], stats["target_mean"], sched.get_last_lr()[0],
+                log.writerow([step, loss.item(), stats["q_mean"], stats["target_mean"], sched.get_last_lr()[0],
                               round(time.perf_counter() - start, 2)])  # fmt: skip
                 f.flush()
             if step % cfg.save_every == 0 or step == cfg.steps:
