@@ -121,22 +121,27 @@ def baselines_markdown(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def evaluate_baselines(out: str, trials: int | None, workers: int) -> dict[str, dict]:
+    """The four built-in baselines on every default suite, seed 0, into ``out/<name>``; their results."""
+    from icrl_bench.agents import AgentSpec
+    from icrl_bench.protocol.evaluation import evaluate
+    from icrl_bench.protocol.suites import DEFAULT_SUITES
+
+    # resume=True: a finished folder is only summarised again; an interrupted one is completed.
+    return {
+        name: evaluate(AgentSpec(name), DEFAULT_SUITES, f"{out}/{name}", trials, 0, workers=workers, resume=True,
+                       progress=sys.stderr.isatty())  # fmt: skip
+        for name in BASELINES
+    }
+
+
 def cmd_baselines(args: argparse.Namespace) -> int:
     """Evaluate the built-in baselines on every suite; print the README table; optionally ship their curves."""
     import json
 
-    from icrl_bench.agents import AgentSpec
-    from icrl_bench.protocol.evaluation import evaluate
     from icrl_bench.protocol.results import BASELINE_CURVES
-    from icrl_bench.protocol.suites import DEFAULT_SUITES
 
-    results = {}
-    for name in BASELINES:
-        # resume=True: a finished folder is only summarised again; an interrupted one is completed.
-        results[name] = evaluate(
-            AgentSpec(name), DEFAULT_SUITES, f"{args.out}/{name}", args.trials, 0, workers=args.workers, resume=True,
-            progress=sys.stderr.isatty(),
-        )
+    results = evaluate_baselines(args.out, args.trials, args.workers)
     print(baselines_markdown(results))
     if args.write_curves:
         curves = {a: {s: {"curve": m["curve"]} for s, m in r["summary"].items()} for a, r in results.items()}
@@ -218,16 +223,12 @@ def cmd_lb_add_baselines(args: argparse.Namespace) -> int:
     """Put the four built-in baselines on the board as verified entries (re-runnable by anyone)."""
     from icrl_bench.agents import AgentSpec
     from icrl_bench.leaderboard.render import render
-    from icrl_bench.leaderboard.submission import submit
+    from icrl_bench.leaderboard.submission import SubmissionError, submit
     from icrl_bench.leaderboard.verify import verify
-    from icrl_bench.protocol.evaluation import evaluate
-    from icrl_bench.protocol.suites import DEFAULT_SUITES
 
-    from icrl_bench.leaderboard.submission import SubmissionError
-
+    evaluate_baselines(args.results, None, args.workers)
     for name in BASELINES:
         out = f"{args.results}/{name}"
-        evaluate(AgentSpec(name), DEFAULT_SUITES, out, None, 0, workers=args.workers, resume=True, progress=False)
         meta = {"authors": "icrl-bench maintainers", "code_url": BASELINE_CODE_URL, "model_size": None,
                 "training_data": "none (learns within the trial)" if name != "oracle" else "none (shown the map)",
                 "compute": "CPU, seconds", "open_weights": True}  # fmt: skip
