@@ -11,6 +11,7 @@ or a ready instance (no options then). The result must have ``act`` (an `Agent`)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -43,7 +44,9 @@ def parse_agent_args(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+@functools.lru_cache(maxsize=32)
 def _load_attr(spec: str) -> Any:
+    """The object `spec` names; resolved once per process (a user's file is executed once, not per lookup)."""
     target, _, attr = spec.rpartition(":")
     if not target or not attr:
         raise AgentSpecError(
