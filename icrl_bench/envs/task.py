@@ -77,14 +77,15 @@ def _as_rows(rows: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def goal_distances(rows: Sequence[str]) -> tuple[int | None, ...]:
-    """Fewest moves from each tile to the nearest goal, holes acting as walls; None where no goal is reachable."""
+def goal_distances(rows: Sequence[str], target: str = "G") -> tuple[int | None, ...]:
+    """Fewest moves from each tile to the nearest `target` tile (a goal by default), walking only on S and F
+    tiles (so holes and goals act as walls on the way); None where none is reachable."""
     nrow, ncol = len(rows), len(rows[0])
     dist: list[int | None] = [None] * (nrow * ncol)
     queue: deque[tuple[int, int]] = deque()
     for r, row in enumerate(rows):
         for c, tile in enumerate(row):
-            if tile == "G":
+            if tile == target:
                 dist[r * ncol + c] = 0
                 queue.append((r, c))
     while queue:

@@ -32,7 +32,7 @@ import numpy as np
 from gymnasium.utils import seeding
 
 from icrl_bench.envs.dynamics import compile_task
-from icrl_bench.envs.task import MOVES, TaskSpec
+from icrl_bench.envs.task import TaskSpec, goal_distances
 from icrl_bench.protocol.metrics import SETTINGS as METRIC_SETTINGS
 from icrl_bench.protocol.metrics import suite_metrics
 from icrl_bench.protocol.results import SCHEMA_VERSION
@@ -65,26 +65,9 @@ TRIAL_FIELDS = {"suite": str, "trial": int, "env_seed": int, "agent_seed": int, 
 TOLERANCE = 1e-9
 
 
-def _hole_distances(task: TaskSpec) -> list[int | None]:
+def _hole_distances(task: TaskSpec) -> tuple[int | None, ...]:
     """Fewest moves from each tile into any hole (walking only on non-terminal tiles)."""
-    from collections import deque
-
-    dist: list[int | None] = [None] * task.n_tiles
-    queue = deque()
-    for h in task.holes:
-        dist[h] = 0
-        queue.append(h)
-    while queue:
-        t = queue.popleft()
-        r, c = divmod(t, task.ncol)
-        for dr, dc in MOVES:
-            nr, nc = r + dr, c + dc
-            if 0 <= nr < task.nrow and 0 <= nc < task.ncol:
-                n = nr * task.ncol + nc
-                if dist[n] is None and task.tile(n) in "SF":
-                    dist[n] = dist[t] + 1  # type: ignore[operator]
-                    queue.append(n)
-    return dist
+    return goal_distances(task.rows, target="H")
 
 
 def _type_ok(value: Any, expected: Any) -> bool:
