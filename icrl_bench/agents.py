@@ -1,7 +1,8 @@
 """`AgentSpec`: how `icrl-bench evaluate AGENT` finds an agent.
 
 AGENT is one of
-- a built-in name: ``random``, ``oracle``, ``qlearning``, ``explorer``;
+- a built-in name: ``random``, ``oracle``, ``qlearning``, ``explorer``, or a shipped reference model
+  (``icrl-dqn-small``, ``icrl-distill-small``; these need torch and transformers);
 - ``package.module:attr`` (importable) or ``path/to/file.py:attr`` (a file);
 - with ``--agent-cmd "..."``: an external process speaking the JSON-lines protocol (`protocol.external`).
 ``attr`` may be a class (instantiated with the ``--agent-arg`` options), a factory function (called with them)
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from icrl_bench.baselines import BUILTIN_AGENTS
+from icrl_bench.models import REFERENCE_MODELS
 from icrl_bench.protocol.agent import is_batched
 from icrl_bench.protocol.external import ExternalAgent
 
@@ -102,7 +104,7 @@ class AgentSpec:
         Decided from the specification, without building the agent; external processes never are. Only agents
         declared so are ever shown the task, and results record it.
         """
-        if self.command is not None:
+        if self.command is not None or self.name in REFERENCE_MODELS:
             return False
         assert self.name is not None
         obj = BUILTIN_AGENTS[self.name] if self.name in BUILTIN_AGENTS else _load_attr(self.name)
@@ -120,6 +122,13 @@ class AgentSpec:
                 raise AgentSpecError("--agent-arg does not apply to --agent-cmd agents: pass options in the command")
             return ExternalAgent(self.command)
         assert self.name is not None
+        if self.name in REFERENCE_MODELS:
+            from icrl_bench.models import reference_agent
+
+            try:
+                return reference_agent(self.name, **self.kwargs)
+            except (ImportError, FileNotFoundError, TypeError) as e:
+                raise AgentSpecError(f"cannot build {self.name}: {e}") from e
         obj = BUILTIN_AGENTS[self.name] if self.name in BUILTIN_AGENTS else _load_attr(self.name)
         if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "act") and not is_batched(obj)):
             try:

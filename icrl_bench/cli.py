@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -266,26 +266,67 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train_dqn(args: argparse.Namespace) -> int:
-    """Offline double-DQN training of a compact transformer on a learning-history dataset (resumable)."""
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a compact transformer by double DQN or by distillation (resumable; see icrl_bench.training.dqn)."""
+    import dataclasses
+
     from icrl_bench.training.data import DatasetError
-    from icrl_bench.training.dqn import DQNConfig, train_dqn
+    from icrl_bench.training.dqn import TrainConfig, train
     from icrl_bench.training.model import ModelConfig
 
+    values = vars(args)
     try:
-        cfg = DQNConfig(
-            data=args.data, out=args.out, steps=args.steps, batch_size=args.batch_size, max_positions=args.max_positions,
-            lr=args.lr, gamma=args.gamma, polyak=args.polyak, loss=args.loss, cross_episode=args.cross_episode,
-            seed=args.seed, log_every=args.log_every, save_every=args.save_every,
-            model=ModelConfig(n_obs=args.n_obs, d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
-                              backbone=args.backbone),
-        )  # fmt: skip
-        path = train_dqn(cfg, resume=args.resume)
+        model = ModelConfig(**{f.name: values[f"model_{f.name}"] for f in dataclasses.fields(ModelConfig)})
+        fields = {f.name: values[f.name] for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "objective")}
+        cfg = TrainConfig(objective=args.train_command, model=model, **fields)
+        path = train(cfg, resume=args.resume, progress=not args.quiet)
     except (DatasetError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"checkpoint: {path}; log: {path.parent / 'log.csv'}")
     return 0
+
+
+def cmd_train_export(args: argparse.Namespace) -> int:
+    """Write a training checkpoint's network as a small model file (what the package ships)."""
+    from icrl_bench.training.dqn import export_model
+
+    try:
+        path = export_model(args.checkpoint, args.out)
+    except (OSError, KeyError, RuntimeError) as e:
+        print(f"error: cannot export {args.checkpoint}: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _add_train_parser(trains: Any, name: str, help: str) -> None:
+    """`train dqn` / `train distill`: one option per TrainConfig / ModelConfig field, with their defaults."""
+    import dataclasses
+
+    from icrl_bench.training.dqn import MODES, TrainConfig
+    from icrl_bench.training.model import ModelConfig
+
+    p = trains.add_parser(name, help=help, description=help)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in ("model", "objective"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            p.add_argument(flag, action="store_true", dest=f.name)
+        elif f.name == "mode":
+            p.add_argument(flag, choices=MODES, default=f.default, dest=f.name)
+        else:
+            kind = {"int": int, "float": float}.get(str(f.type), str)
+            p.add_argument(flag, type=kind, default=f.default, dest=f.name, metavar=f.name.upper())
+    for f in dataclasses.fields(ModelConfig):
+        kind = {"int": int, "float": float}.get(str(f.type), str)
+        p.add_argument("--" + f.name.replace("_", "-").replace("n-layers", "layers").replace("n-heads", "heads")
+                       .replace("max-positions", "model-max-positions"), type=kind, default=f.default,
+                       dest=f"model_{f.name}", metavar=f.name.upper())  # fmt: skip
+    p.set_defaults(func=cmd_train)
 
 
 BASELINE_CODE_URL = "../icrl_bench/baselines"  # relative to the leaderboard folder
@@ -362,19 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=cmd_data_generate)
     train = sub.add_parser("train", help="train in-context learners (needs the llm extra: torch, transformers)")
     trains = train.add_subparsers(dest="train_command", required=True)
-    dqn = trains.add_parser("dqn", help="offline double DQN on a learning-history dataset")
-    dqn.add_argument("--data", required=True, help="dataset from `icrl-bench data generate`")
-    dqn.add_argument("--out", required=True, help="run folder (checkpoint.pt, log.csv, config.json)")
-    dqn.add_argument("--resume", action="store_true")
-    for name, kind, default in (("steps", int, 1000), ("batch-size", int, 16), ("max-positions", int, 512),
-                                ("lr", float, 1e-3), ("gamma", float, 0.9), ("polyak", float, 0.1), ("seed", int, 0),
-                                ("log-every", int, 10), ("save-every", int, 100), ("n-obs", int, 25),
-                                ("d-model", int, 64), ("layers", int, 2), ("heads", int, 4)):  # fmt: skip
-        dqn.add_argument(f"--{name}", type=kind, default=default)
-    dqn.add_argument("--loss", choices=["huber", "paper"], default="huber")
-    dqn.add_argument("--backbone", default="llama", help="a transformers model type: llama, gpt2, ...")
-    dqn.add_argument("--cross-episode", action="store_true", help="bootstrap through episode ends (RL^2-style)")
-    dqn.set_defaults(func=cmd_train_dqn)
+    _add_train_parser(trains, "dqn", "double DQN (offline on a dataset, online, or hybrid); see icrl_bench.training.dqn")
+    _add_train_parser(trains, "distill", "imitate a classical learner's actions from its history (algorithm distillation)")
+    exp = trains.add_parser("export", help="a checkpoint's network as a small model file (weights and config only)")
+    exp.add_argument("--checkpoint", required=True)
+    exp.add_argument("--out", required=True)
+    exp.set_defaults(func=cmd_train_export)
     suites = sub.add_parser("suites", help="list the evaluation suites")
     suites.set_defaults(func=cmd_suites)
     envs = sub.add_parser("envs", help="list the registered environments with calibration numbers")

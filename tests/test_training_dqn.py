@@ -1,15 +1,21 @@
-"""The DQN trainer on tiny randomly initialised transformers (CPU, seconds)."""
+"""The trainers (DQN offline / online / hybrid, distillation) on tiny randomly initialised transformers (CPU, seconds)."""
 
 import copy
+import json
 
+import numpy as np
 import pytest
 import torch
 
-from icrl_bench.training.data import DataConfig, generate
-from icrl_bench.training.dqn import DQNConfig, dqn_loss, make_batch, polyak_update, train_dqn
-from icrl_bench.training.model import FIELDS, CompactQNetwork, ModelConfig
+from icrl_bench.envs.task import Transition as T
+from icrl_bench.training.data import DataConfig, Dataset, generate
+from icrl_bench.training.dqn import (
+    TrainConfig, array_episodes, dataset_trials, distill_loss, dqn_loss, make_batch, play, polyak_update, train,
+    trial_array,
+)  # fmt: skip
+from icrl_bench.training.model import FIELDS, CompactQNetwork, IncrementalBatch, ModelConfig
 
-TINY = ModelConfig(d_model=16, n_layers=1, n_heads=2, max_positions=256)
+TINY = ModelConfig(n_obs=25, d_model=16, n_layers=1, n_heads=2, max_positions=512)
 
 
 @pytest.fixture(scope="module")
@@ -19,24 +25,34 @@ def data_file(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def trials(data_file):
+    return dataset_trials(Dataset.load(data_file))
+
+
 def config(data_file, out, **kw):
-    return DQNConfig(data=str(data_file), out=str(out), batch_size=4, max_positions=128, log_every=1, save_every=2,
-                     model=TINY, **kw)  # fmt: skip
+    base = dict(data=str(data_file), out=str(out), batch_size=4, max_positions=128, log_every=1, save_every=2,
+                model=TINY, online_episodes=3, rollout_trials=2, rollout_every=2, eval_trials=2)  # fmt: skip
+    return TrainConfig(**(base | kw))
 
 
-def test_loss_falls_on_a_fixed_batch(data_file):
-    from icrl_bench.training.data import Dataset
-
-    torch.manual_seed(0)
+def test_trial_arrays_round_trip(data_file):
     data = Dataset.load(data_file)
-    batch = make_batch(data, [0, 1, 2, 3], 128, TINY.n_obs)
-    cfg = DQNConfig(model=TINY, polyak=1.0)
+    episodes = [data.episode(e) for e in data.sequences[0]]
+    assert array_episodes(trial_array([t for ep in episodes for t in ep])) == episodes
+
+
+@pytest.mark.parametrize("objective", ["dqn", "distill"])
+def test_loss_falls_on_a_fixed_batch(trials, objective):
+    torch.manual_seed(0)
+    batch = make_batch(trials[:4], 128, TINY.n_obs)
+    cfg = TrainConfig(data="x", model=TINY, polyak=1.0)
     net = CompactQNetwork(TINY)
     target = copy.deepcopy(net)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     losses = []
     for _ in range(150):
-        loss, _ = dqn_loss(net, target, batch, cfg)
+        loss, _ = dqn_loss(net, target, batch, cfg) if objective == "dqn" else distill_loss(net, batch)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -51,64 +67,147 @@ def test_polyak_average():
     assert torch.allclose(a.weight, 0.9 * before + 0.1 * b.weight)
 
 
-def test_batch_marks_decisions_and_cut_bootstraps(data_file):
-    from icrl_bench.training.data import Dataset
-
-    data = Dataset.load(data_file)
-    full = make_batch(data, [0], 10_000, TINY.n_obs)
-    cut = make_batch(data, [0], 9, TINY.n_obs)
+def test_batch_marks_decisions_and_cut_bootstraps(trials):
+    full = make_batch(trials[:1], 10_000, TINY.n_obs)
+    cut = make_batch(trials[:1], 9, TINY.n_obs)
     assert cut["mask"].shape[1] == 9 and not cut["decision"][0, -1]  # its action lies beyond the cut
-    assert (cut["decision"][0, :8] <= full["decision"][0, :8]).all()
-    assert int(full["decision"].sum()) == sum(len(data.episode(e)) for e in data.sequences[0])
+    assert torch.equal(cut["decision"][0, :8], full["decision"][0, :8])
+    assert int(full["decision"].sum()) == len(trials[0])  # one decision per step
+    for key in ("next_in", "next_across"):  # bootstraps stay inside the cut
+        assert int(cut[key].max()) <= 8 and torch.equal(cut[key][0, :8], full[key][0, :8])
+
+
+def test_dqn_loss_matches_the_numpy_reference(trials):
+    from icrl_bench.training.formats import compact_sequence, td_targets
+
+    torch.manual_seed(3)
+    net, target = CompactQNetwork(TINY), CompactQNetwork(TINY)
+    batch = make_batch(trials[:1], 10_000, TINY.n_obs)
+    for cross in (False, True):
+        cfg = TrainConfig(data="x", model=TINY, cross_episode=cross, loss="paper", reward_scale=30.0)
+        _, stats = dqn_loss(net, target, batch, cfg)
+        with torch.no_grad():
+            q, q_t = (m({f: batch[f] for f in FIELDS})[0][0].numpy() for m in (net, target))
+        y = td_targets(compact_sequence(array_episodes(trials[0]), TINY.n_obs), q, q_t, 0.9, 30.0, cross)
+        assert stats["target_mean"] == pytest.approx(np.nanmean(y), rel=1e-4)
 
 
 def test_resume_continues_exactly(data_file, tmp_path):
-    straight = train_dqn(config(data_file, tmp_path / "a", steps=4))
-    train_dqn(config(data_file, tmp_path / "b", steps=2))
-    # The config (steps included) is part of the checkpoint: to continue to 4 steps, say so in the checkpoint.
-    state_b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
-    assert state_b["step"] == 2
-    import json
+    for mode in ("offline", "online", "hybrid"):
+        straight = train(config(data_file, tmp_path / f"a-{mode}", steps=4, mode=mode))
+        train(config(data_file, tmp_path / f"b-{mode}", steps=2, mode=mode))
+        with pytest.raises(FileExistsError, match="--resume"):
+            train(config(data_file, tmp_path / f"b-{mode}", steps=2, mode=mode))
+        log = tmp_path / f"b-{mode}" / "log.csv"
+        with log.open("a") as f:  # as if the run died after logging step 3 but before saving it
+            f.write("3,9,9,9,9,9,9,,,\n")
+        resumed = train(config(data_file, tmp_path / f"b-{mode}", steps=4, mode=mode), resume=True)  # more steps
+        rows = [r.split(",") for r in log.read_text().splitlines()[1:]]
+        assert [r[0] for r in rows] == ["1", "2", "3", "4"] and rows[2][1] != "9"  # the stale row is gone
+        assert [float(r[5]) for r in rows] == sorted(float(r[5]) for r in rows)  # the clock runs on
+        a, b = (torch.load(p, weights_only=False) for p in (straight, resumed))
+        assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"]), mode
+        assert len(a["replay"]) == len(b["replay"]) and all(np.array_equal(x, y) for x, y in zip(a["replay"], b["replay"]))
+    assert json.loads((tmp_path / "b-online" / "config.json").read_text())["steps"] == 4
+    with pytest.raises(ValueError, match="other settings.*gamma"):
+        train(config(data_file, tmp_path / "b-online", steps=4, mode="online", gamma=0.5), resume=True)
 
-    cfg_b = config(data_file, tmp_path / "b", steps=2)
-    with pytest.raises(FileExistsError, match="--resume"):
-        train_dqn(cfg_b)
-    state_b["config"] = config(data_file, tmp_path / "b", steps=4).to_dict()
-    torch.save(state_b, tmp_path / "b" / "checkpoint.pt")
-    resumed = train_dqn(config(data_file, tmp_path / "b", steps=4), resume=True)
-    a = torch.load(straight, weights_only=False)["model"]
-    b = torch.load(resumed, weights_only=False)["model"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert json.loads((tmp_path / "b" / "config.json").read_text())["steps"] == 4
-    with pytest.raises(ValueError, match="other settings"):
-        train_dqn(config(data_file, tmp_path / "b", steps=4, gamma=0.5), resume=True)
+
+def test_online_maps_avoid_the_evaluation_maps_and_grow_the_replay(data_file, tmp_path):
+    from icrl_bench.protocol.suites import evaluation_map_ids, training_suite
+    from icrl_bench.training.dqn import ONLINE_TRIALS_FROM, fresh_trials
+
+    chosen, after = fresh_trials("id", ONLINE_TRIALS_FROM, 50)
+    assert len(chosen) == 50 and after > chosen[-1]
+    assert not {training_suite("id").trial_tasks(k)[0].map_id for k in chosen} & evaluation_map_ids()
+    ckpt = train(config(data_file, tmp_path / "run", steps=4, mode="online", data=""))  # online without data
+    state = torch.load(ckpt, weights_only=False)
+    assert len(state["replay"]) == 4 and state["next_trial"] > ONLINE_TRIALS_FROM  # 2 rollouts of 2 trials
 
 
-def test_cli_smoke_run(data_file, tmp_path):
+def test_play_matches_the_protocol_and_respects_the_cap():
+    from icrl_bench.protocol import run_trials
+    from icrl_bench.protocol.suites import training_suite
+    from icrl_bench.training.agent import DQNAgent
+
+    torch.manual_seed(0)
+    net = CompactQNetwork(TINY).eval()
+    success, arrays = play(net, "id", [5, 6, 7], episodes=4, seed=1)
+    suite = training_suite("id")
+    import dataclasses
+
+    suite = dataclasses.replace(suite, n_episodes=4, n_trials=0)
+    records = sorted(run_trials(DQNAgent(net=net), suite, [5, 6, 7], seed=1), key=lambda r: r.trial)
+    assert success.tolist() == [[e.success for e in r.episodes] for r in records]
+    assert [len(a) for a in arrays] == [sum(e.steps for e in r.episodes) for r in records]
+    _, capped = play(net, "id", [5, 6, 7], episodes=4, seed=1, max_positions=10)
+    assert all(len(a) <= 9 for a in capped)
+
+
+def test_cli_smoke_runs_of_both_trainers(data_file, tmp_path):
     from icrl_bench.cli import main
 
-    out = tmp_path / "run"
-    args = ["train", "dqn", "--data", str(data_file), "--out", str(out), "--steps", "3", "--batch-size", "2",
-            "--max-positions", "64", "--d-model", "16", "--layers", "1", "--heads", "2", "--log-every", "1"]  # fmt: skip
-    assert main(args) == 0
-    lines = (out / "log.csv").read_text().splitlines()
-    assert lines[0] == "step,loss,q_mean,target_mean,lr,seconds" and len(lines) == 4
-    assert main(args + ["--cross-episode"]) == 2  # settings differ from the existing run: refused
+    small = ["--batch-size", "2", "--max-positions", "64", "--d-model", "16", "--layers", "1", "--heads", "2",
+             "--log-every", "1", "--quiet", "--online-episodes", "3", "--rollout-trials", "2", "--eval-every", "3",
+             "--eval-trials", "2"]  # fmt: skip
+    for command, mode in (("dqn", "offline"), ("dqn", "online"), ("dqn", "hybrid"), ("distill", "offline"),
+                          ("distill", "hybrid")):  # fmt: skip
+        out = tmp_path / f"{command}-{mode}"
+        args = ["train", command, "--mode", mode, "--data", str(data_file), "--out", str(out), "--steps", "3"]
+        args += ["--teacher", "explorer"] if command == "distill" and mode != "offline" else []
+        assert main(args + small) == 0, (command, mode)
+        lines = (out / "log.csv").read_text().splitlines()
+        assert lines[0].startswith("step,loss,q_mean,target_mean,lr,seconds,replay_trials,eval_auc") and len(lines) == 4
+        assert lines[-1].count(",") == 9 and lines[-1].split(",")[-3] != ""  # the quick evaluation ran
+        assert json.loads((out / "config.json").read_text())["objective"] == command
+    out = tmp_path / "dqn-offline"
+    base = ["train", "dqn", "--data", str(data_file), "--out", str(out), "--steps", "3"] + small
+    assert main(base) == 2  # exists: refused without --resume
+    assert main(base + ["--cross-episode", "--resume"]) == 2  # other settings: refused
+    assert main(["train", "dqn", "--mode", "offline", "--out", str(tmp_path / "x")] + small) == 2  # no data
+    assert main(["train", "distill", "--mode", "online", "--out", str(tmp_path / "x")] + small) == 2  # no teacher
+    assert main(["train", "dqn", "--mode", "online", "--teacher", "explorer", "--out", str(tmp_path / "x")] + small) == 2
+
+
+def test_dagger_labels_are_the_teachers_actions_on_the_networks_own_states():
+    from icrl_bench.baselines import ExplorerAgent
+    from icrl_bench.protocol.agent import TrialInfo
+    from icrl_bench.protocol.suites import training_suite
+
+    torch.manual_seed(0)
+    net = CompactQNetwork(TINY).eval()
+    _, (array,) = play(net, "id", [3], episodes=3, seed=2, teacher="explorer")
+    # Replaying the teacher on the recorded transitions gives the same labels; the network chose the actions.
+    suite = training_suite("id")
+    task = suite.trial_tasks(3)[0]
+    teacher = ExplorerAgent()
+    teacher.begin_trial(TrialInfo(4, task.n_tiles, 3, task.max_steps, suite.trial_seeds(2, 3)[1]))
+    for o, a, r, n, te, tr, label in array.tolist():
+        assert teacher.act(o) == label
+        teacher.observe(T(o, a, float(r), n, bool(te), bool(tr)))
+    batch = make_batch([array], 10_000, TINY.n_obs)
+    assert batch["label"][0, : len(array)].tolist() == array[:, 6].tolist()
 
 
 def test_incremental_q_values_equal_a_full_recomputation():
-    from transformers import DynamicCache
-
     torch.manual_seed(1)
     net = CompactQNetwork(TINY).eval()
-    inputs = {"prev_obs": torch.randint(0, 26, (1, 15)), "action": torch.randint(0, 5, (1, 15)),
-              "reward": torch.randint(0, 3, (1, 15)), "obs": torch.randint(0, 25, (1, 15)),
-              "done": torch.randint(0, 2, (1, 15)), "episode": torch.randint(0, 3, (1, 15))}  # fmt: skip
+    highs = {"prev_obs": 26, "action": 5, "reward": 3, "landed": 26, "done": 2, "obs": 25, "episode": 3}
+    inputs = {f: torch.randint(0, highs[f], (2, 15)) for f in FIELDS}
     with torch.no_grad():
         full, _ = net(inputs)
-        cache = DynamicCache()
-        steps = [net({f: inputs[f][:, i : i + 1] for f in FIELDS}, cache=cache)[0] for i in range(15)]
-    assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
+    # Two sequences fed raggedly (padding in between), and with a window: every real position sees its history.
+    batch = IncrementalBatch(net, 2)
+    feeds = [(3, 1), (0, 4), (5, 0), (1, 2), (6, 8)]
+    done = [0, 0]
+    for a, b in feeds:
+        rows = [[tuple(int(inputs[f][s, i]) for f in FIELDS) for i in range(done[s], done[s] + n)] for s, n in ((0, a), (1, b))]
+        q = batch.feed(rows)
+        for s, n in ((0, a), (1, b)):
+            done[s] += n
+            if n:
+                assert torch.allclose(q[s], full[s, done[s] - 1], atol=1e-5)
+    assert done == [15, 15]
 
 
 def test_trained_agent_plays_the_protocol_incrementally(data_file, tmp_path):
@@ -116,18 +215,36 @@ def test_trained_agent_plays_the_protocol_incrementally(data_file, tmp_path):
     from icrl_bench.protocol.suites import SUITES
     from icrl_bench.training.agent import DQNAgent
 
-    ckpt = train_dqn(config(data_file, tmp_path / "run", steps=2))
-    agent = DQNAgent(str(ckpt))
-    records = list(run_trials(agent, SUITES["id"], [0, 1, 2]))
-    assert len(records) == 3 and all(len(r.episodes) == 30 for r in records)
-    # Every Q-value the agent acted on, computed step by step with the cache, equals one full pass over the
-    # trial's whole context at that position.
-    with torch.no_grad():
-        full, _ = agent.net(agent.history_inputs(0))
-    decisions = agent.trials[0].decisions
-    first = next(r for r in records if r.trial == 0)
-    assert len(decisions) == sum(e.steps for e in first.episodes)  # one decision per step played
-    for position, q in decisions:
-        assert torch.allclose(q, full[0, position], atol=1e-4)
-    # Demonstrations become context: the stitching suite runs too.
+    ckpt = train(config(data_file, tmp_path / "run", steps=2))
+    agent = DQNAgent(str(ckpt), trace=True, window=0)
+    records = sorted(run_trials(agent, SUITES["id"], list(range(12))), key=lambda r: r.trial)  # compacts midway
+    assert len(records) == 12 and all(len(r.episodes) == 30 for r in records)
+    for trial in (0, 11):
+        # Every Q-value the agent acted on, computed step by step with the shared cache, equals one full pass
+        # over the trial's whole context at that position.
+        with torch.no_grad():
+            full, _ = agent.net(agent.history_inputs(trial))
+        decisions = agent.decisions[trial]
+        assert len(decisions) == sum(e.steps for e in records[trial].episodes)  # one decision per step played
+        for position, q in decisions:
+            assert torch.allclose(q, full[0, position], atol=1e-4)
+    # Demonstrations become context: the stitching suite runs too; a window bounds the context.
     assert len(list(run_trials(DQNAgent(str(ckpt)), SUITES["stitching-paper"], [0]))) == 1
+    windowed = DQNAgent(str(ckpt), window=16)
+    list(run_trials(windowed, SUITES["id"], [0, 1]))
+    assert windowed.batch.mask.shape[1] < 16 + 64 + 2
+
+
+def test_agent_rejects_a_broken_checkpoint_and_a_too_large_suite(tmp_path, data_file):
+    from icrl_bench.protocol import run_trials
+    from icrl_bench.protocol.runner import AgentError
+    from icrl_bench.protocol.suites import SUITES
+    from icrl_bench.training.agent import DQNAgent
+
+    bad = tmp_path / "bad.pt"
+    bad.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="not an icrl-bench checkpoint"):
+        DQNAgent(str(bad))
+    ckpt = train(config(data_file, tmp_path / "run", steps=1))  # TINY sees 25 observations
+    with pytest.raises((ValueError, AgentError), match="sees 25 observations"):
+        list(run_trials(DQNAgent(str(ckpt)), SUITES["ood-large"], [0]))

@@ -1,96 +1,135 @@
-"""`DQNAgent`: a trained `CompactQNetwork` playing the protocol greedily, with incremental inference.
+"""`DQNAgent`: a trained `CompactQNetwork` playing the protocol greedily, batched and incremental.
 
-Each trial keeps the backbone's cache: every step feeds only the new positions (the transition just observed,
-and an episode-start position when an episode begins), never the history again. Demonstrations become
-episodes of the context like any other. Actions are the argmax of the four Q-values (ties: lowest index).
+All trials of a batch share one `IncrementalBatch`: each `act_batch` feeds only the new positions of every
+acting trial (one per step: the transition just observed, completed with the observation the next action is
+chosen in) in a single forward pass, never the history again. Once half the rows belong to finished trials
+(all their episodes played), the batch is compacted to the unfinished ones. Demonstrations become positions of the context
+like any other transition. Actions are the argmax of the four Q-values (ties: lowest index), or, with
+``epsilon > 0`` (online training only), a uniformly random action with that probability.
 
     icrl-bench evaluate icrl_bench.training.agent:DQNAgent --agent-arg checkpoint=runs/dqn/checkpoint.pt
+    icrl-bench evaluate icrl-dqn-small          # the shipped reference model
 """
 
 from __future__ import annotations
 
+import pickle
 from typing import Any, Sequence
 
+import numpy as np
 import torch
-from transformers import DynamicCache
 
 from icrl_bench.envs.task import Transition
 from icrl_bench.protocol.agent import TrialInfo
-from icrl_bench.training.formats import NO_ACTION, NO_REWARD
-from icrl_bench.training.model import FIELDS, CompactQNetwork, ModelConfig
+from icrl_bench.training.formats import position_rows
+from icrl_bench.training.model import FIELDS, CompactQNetwork, IncrementalBatch, ModelConfig
 
 
 def load_network(checkpoint: str) -> CompactQNetwork:
-    """The online network of a `train_dqn` checkpoint, in eval mode."""
-    state = torch.load(checkpoint, weights_only=False, map_location="cpu")
-    net = CompactQNetwork(ModelConfig(**state["config"]["model"]))
-    net.load_state_dict(state["model"])
+    """The online network of a training checkpoint (or a shipped model file), in eval mode."""
+    try:
+        state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+        config = state["config"]["model"]
+        weights = state["model"]
+    except (OSError, KeyError, TypeError, RuntimeError, pickle.UnpicklingError, EOFError) as e:
+        raise ValueError(f"{checkpoint} is not an icrl-bench checkpoint ({type(e).__name__}: {e})") from None
+    net = CompactQNetwork(ModelConfig(**config))
+    net.load_state_dict(weights)
+    net.trained_positions = int(state["config"].get("max_positions", 0))
     return net.eval()
 
 
-class _TrialContext:
-    def __init__(self, n_obs: int) -> None:
-        self.n_obs = n_obs
-        self.cache = DynamicCache()
-        self.pending: list[tuple[int, ...]] = []
-        self.history: list[tuple[int, ...]] = []  # every position fed so far (for checks)
-        self.decisions: list[tuple[int, torch.Tensor]] = []  # (position, Q-values) of each action chosen
-        self.episode = 0
-        self.at_start = True
-
-    def start(self, obs: int) -> None:
-        self.pending.append((self.n_obs, NO_ACTION, NO_REWARD, obs, 0, self.episode))
-        self.at_start = False
-
-    def add(self, t: Transition) -> None:
-        if self.at_start:
-            self.start(t.obs)
-        done = int(t.terminated or t.truncated)
-        self.pending.append((t.obs, t.action, int(t.reward > 0), t.next_obs, done, self.episode))
-        if done:
-            self.at_start = True
-            self.episode += 1
-
-
 class DQNAgent:
-    """Greedy play of a trained Q-network through the batched interface (one cache per trial)."""
+    """Play a trained Q-network through the batched interface (one forward pass per step for all trials).
 
-    def __init__(self, checkpoint: str) -> None:
-        self.net = load_network(checkpoint)
+    Args:
+        checkpoint: a `train dqn` / `train distill` checkpoint or a shipped model file.
+        net: an in-memory network instead (training uses this for rollouts and quick evaluations).
+        epsilon: probability of a random action (per trial: ``epsilon[j]`` if a sequence).
+        record: keep every trial's own transitions (not demonstrations) in ``trajectories``.
+        trace: keep (position, Q-values) of every decision in ``decisions`` (for tests).
+        window: context window in steps (default: the longest context the checkpoint was trained on, at
+            least 512; older steps are forgotten; 0: unbounded).
+    """
+
+    def __init__(self, checkpoint: str | None = None, net: CompactQNetwork | None = None, epsilon: Any = 0.0,
+                 record: bool = False, trace: bool = False, window: int | None = None) -> None:  # fmt: skip
+        if (checkpoint is None) == (net is None):
+            raise ValueError("give exactly one of checkpoint and net")
+        self.net = load_network(checkpoint) if checkpoint is not None else net
+        trained = int(getattr(self.net, "trained_positions", 0))
+        self.window = max(trained, 512) if window is None else int(window)
         self.n_obs = self.net.config.n_obs
-        self.trials: list[_TrialContext] = []
+        self.epsilon = epsilon
+        self.record, self.trace = record, trace
 
     def begin_trials(self, infos: Sequence[TrialInfo]) -> None:
         for info in infos:
             if info.n_observations > self.n_obs:
                 raise ValueError(f"this network sees {self.n_obs} observations, the suite has {info.n_observations}")
-        self.trials = [_TrialContext(self.n_obs) for _ in infos]
+        n = len(infos)
+        self.batch = IncrementalBatch(self.net, n, self.window or None)
+        self.pending: list[list[Transition]] = [[] for _ in range(n)]
+        self.started = [False] * n
+        self.episode = [0] * n
+        self.rngs = [np.random.default_rng(info.seed) for info in infos]
+        eps = self.epsilon if isinstance(self.epsilon, (list, tuple, np.ndarray)) else [self.epsilon] * n
+        self.trial_epsilon = [float(e) for e in eps]
+        self.history: list[list[tuple[int, ...]]] = [[] for _ in range(n)]
+        self.decisions: list[list[tuple[int, torch.Tensor]]] = [[] for _ in range(n)]
+        self.trajectories: list[list[Transition]] = [[] for _ in range(n)]
+        self.n_episodes = [info.n_episodes for info in infos]
+        self.played = [0] * n  # own (not demonstration) episodes finished
+        self.row = list(range(n))  # trial -> row of the batch (-1: dropped)
 
     def observe_batch(self, transitions: Sequence[Transition], trials: Sequence[int], demonstration: bool = False) -> None:
         for t, j in zip(transitions, trials):
-            self.trials[j].add(t)
+            self.pending[j].append(t)
+            if self.record and not demonstration:
+                self.trajectories[j].append(t)
+            if not demonstration and (t.terminated or t.truncated):
+                self.played[j] += 1
 
-    @torch.no_grad()
-    def q_values(self, trial: int) -> torch.Tensor:
-        """Feed the trial's pending positions; Q-values at its last position."""
-        ctx = self.trials[trial]
-        rows = torch.tensor(ctx.pending, dtype=torch.long).T.unsqueeze(1)  # [fields, 1, new]
-        q, _ = self.net({f: rows[i] for i, f in enumerate(FIELDS)}, cache=ctx.cache)
-        ctx.history += ctx.pending
-        ctx.pending = []
-        ctx.decisions.append((len(ctx.history) - 1, q[0, -1]))
-        return q[0, -1]
+    def finish(self, trial: int) -> None:
+        """Declare a trial over before all its episodes are played (its row may be dropped)."""
+        self.played[trial] = self.n_episodes[trial]
+
+    def _compact(self) -> None:
+        alive = [j for j, r in enumerate(self.row) if r >= 0 and self.played[j] < self.n_episodes[j]]
+        rows = sum(r >= 0 for r in self.row)
+        if rows >= 8 and 2 * len(alive) <= rows:
+            self.batch.keep([self.row[j] for j in alive])
+            self.row = [-1] * len(self.row)
+            for i, j in enumerate(alive):
+                self.row[j] = i
 
     def act_batch(self, obs: Sequence[int], trials: Sequence[int]) -> list[int]:
-        actions = []
+        self._compact()
+        rows: list[list[tuple[int, ...]]] = [[] for _ in range(len(self.batch.length))]
         for o, j in zip(obs, trials):
-            ctx = self.trials[j]
-            if ctx.at_start:
-                ctx.start(int(o))
-            actions.append(int(torch.argmax(self.q_values(j))))
+            if self.row[j] < 0:
+                raise RuntimeError(f"trial {j} was declared finished but is asked to act")
+            first = None
+            if not self.started[j]:
+                first = self.pending[j][0].obs if self.pending[j] else int(o)
+                self.started[j] = True
+            new, self.episode[j] = position_rows(self.pending[j], self.n_obs, first, int(o), self.episode[j])
+            rows[self.row[j]] = new
+            self.pending[j] = []
+            if self.trace:
+                self.history[j] += new
+        q = self.batch.feed(rows)
+        actions = []
+        for j in trials:
+            a = int(torch.argmax(q[self.row[j]]))
+            if self.trial_epsilon[j] > 0 and self.rngs[j].random() < self.trial_epsilon[j]:
+                a = int(self.rngs[j].integers(4))
+            actions.append(a)
+            if self.trace:
+                self.decisions[j].append((len(self.history[j]) - 1, q[self.row[j]].clone()))
         return actions
 
     def history_inputs(self, trial: int) -> dict[str, Any]:
-        """The whole context of a trial as model inputs (to check incremental inference against)."""
-        rows = torch.tensor(self.trials[trial].history, dtype=torch.long).T.unsqueeze(1)
+        """The whole context of a trial as model inputs (``trace=True``; to check incremental inference)."""
+        rows = torch.tensor(self.history[trial], dtype=torch.long).T.unsqueeze(1)
         return {f: rows[i] for i, f in enumerate(FIELDS)}

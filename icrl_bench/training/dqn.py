@@ -1,11 +1,32 @@
-"""Offline double DQN for a causal transformer over learning histories (the paper's method, from scratch).
+"""Training a causal transformer to learn in context: double DQN (the paper's method) and distillation.
 
 Q(history, a) is the network's output for action a at each decision point of a compact sequence. The target
-``y = scale * r + gamma * Q_target(next, argmax_a Q_online(next, a))`` (argmax over the four actions only, the
+``y = scale * r + gamma * Q_target(next, argmax_a Q_online(next, a))`` (argmax over the four actions only; the
 paper's notebook took it over the whole vocabulary) bootstraps within an episode, or also across episode ends
 with ``cross_episode=True``; the target network is a Polyak average of the online one, updated after every
-optimizer step. One readable loop: sample sequences, compute the loss at decision points, step, average,
-log, checkpoint. `train_dqn(DQNConfig(...), resume=True)` continues from the last checkpoint exactly.
+optimizer step. ``objective="distill"`` trains the same network, format and agent by cross-entropy to imitate
+the actions in the data (algorithm distillation of a classical in-context learner).
+
+Modes (where the training sequences come from):
+
+- ``offline`` (the paper): sequences of a learning-history dataset (`icrl-bench data generate`);
+- ``online``: the network plays whole trials (``online_episodes`` episodes on a fresh training map each,
+  epsilon-greedy with a per-trial epsilon drawn from [0, epsilon]) every ``rollout_every`` updates; trials go
+  into a FIFO replay buffer of ``replay_size`` trials, seeded with the dataset's sequences when one is given;
+- ``hybrid``: as online, but a fixed ``data_fraction`` of every batch comes from the dataset.
+
+Distillation online or hybrid is DAgger: the network plays, and a ``teacher`` (a built-in agent) shadowing
+each trial labels every step with the action it would take there; the network learns the teacher's actions on
+its own states, not only on the teacher's. Dataset sequences are labelled with the learner's own actions.
+
+Online maps come from the training seed space of ``suite``, and a map that occurs in an evaluation suite is
+skipped, as for datasets. Every ``eval_every`` updates the greedy network plays ``eval_trials`` held-out
+training-distribution trials (another seed range) and the CSV log gets their mean success (AUC) and the
+success of the first episode and of the last ten; the network with the best such AUC so far is kept in
+``best.pt`` (model selection on training maps, never on the evaluation suites).
+
+One readable loop: sample sequences, loss at the decision points, step, average, roll out, log, checkpoint.
+``train(TrainConfig(...), resume=True)`` continues from the last checkpoint exactly (replay included).
 """
 
 from __future__ import annotations
@@ -16,27 +37,38 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from icrl_bench.training.data import Dataset
+from icrl_bench.envs.task import Transition
+from icrl_bench.training.data import Dataset, DatasetError
 from icrl_bench.training.formats import compact_sequence
 from icrl_bench.training.model import FIELDS, CompactQNetwork, ModelConfig
 
+MODES = ("offline", "online", "hybrid")
+OBJECTIVES = ("dqn", "distill")
+ONLINE_TRIALS_FROM = 1_000_000  # training-suite trial indices of online rollouts (datasets use 0, 1, ...)
+EVAL_TRIALS_FROM = 900_000_000  # held-out training-distribution trials of the quick evaluation
+RESUMABLE_CHANGES = ("steps",)  # a run may be resumed with more (or fewer) steps; every other setting must match
+LOG_COLUMNS = ["step", "loss", "q_mean", "target_mean", "lr", "seconds", "replay_trials", "eval_auc", "eval_first",
+               "eval_last10"]  # fmt: skip
+
 
 @dataclasses.dataclass(frozen=True)
-class DQNConfig:
+class TrainConfig:
     """Everything a run depends on; defaults are the paper's where they apply (gamma, Polyak 0.1, AdamW)."""
 
-    data: str = "data/train.npz"
+    data: str = ""  # a dataset (.npz); required offline and hybrid, optional seed of the replay online
     out: str = "runs/dqn"
+    objective: str = "dqn"
+    mode: str = "offline"
     steps: int = 1000
     batch_size: int = 16
-    max_positions: int = 512
-    lr: float = 1e-3
+    max_positions: int = 256  # sequences are cut to this prefix (30 episodes of a decent learner fit)
+    lr: float = 5e-4
     warmup: int = 10
     weight_decay: float = 0.01
     grad_clip: float = 1.0
@@ -45,73 +77,149 @@ class DQNConfig:
     polyak: float = 0.1
     loss: str = "huber"  # or "paper": mean(((Q - y) / mean(y))^2)
     cross_episode: bool = False
+    suite: str = "id"  # distribution of online maps and of the quick evaluation
+    online_episodes: int = 30
+    rollout_trials: int = 16
+    rollout_every: int = 8
+    epsilon: float = 0.3
+    replay_size: int = 2000
+    data_fraction: float = 0.5
+    teacher: str = ""  # distill online/hybrid: the built-in agent that labels the network's own trials (DAgger)
+    eval_every: int = 250  # 0: no quick evaluation
+    eval_trials: int = 32
     seed: int = 0
+    threads: int = 0  # torch threads; 0: all cores
     log_every: int = 10
     save_every: int = 100
     model: ModelConfig = ModelConfig()
 
     def __post_init__(self) -> None:
-        if self.loss not in ("huber", "paper"):
-            raise ValueError(f"loss must be 'huber' or 'paper', got {self.loss!r}")
+        for name, value, allowed in (("objective", self.objective, OBJECTIVES), ("mode", self.mode, MODES),
+                                     ("loss", self.loss, ("huber", "paper"))):  # fmt: skip
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         if not 0 < self.polyak <= 1:
             raise ValueError(f"polyak must be in (0, 1], got {self.polyak!r}")
+        if self.mode != "online" and not self.data:
+            raise ValueError(f"mode {self.mode!r} needs a dataset (--data)")
+        if self.objective == "distill" and self.mode != "offline" and not self.teacher:
+            raise ValueError("distillation online or hybrid needs a --teacher to label the network's trials (e.g. explorer)")
+        if self.teacher:
+            from icrl_bench.baselines import BUILTIN_AGENTS
+
+            if self.objective != "distill" or self.teacher not in BUILTIN_AGENTS or self.teacher == "oracle":
+                raise ValueError(f"--teacher is for distillation, one of random, qlearning, explorer; got {self.teacher!r}")
+        if not 0 <= self.data_fraction <= 1 or not 0 <= self.epsilon <= 1:
+            raise ValueError("data_fraction and epsilon must lie in [0, 1]")
+        if min(self.steps, self.batch_size, self.max_positions, self.rollout_trials, self.rollout_every,
+               self.replay_size, self.online_episodes) < 1:  # fmt: skip
+            raise ValueError("steps, batch_size, max_positions and the online sizes must be positive")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DQNConfig:
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         data = dict(data)
         data["model"] = ModelConfig(**data["model"])
         return cls(**data)
 
 
-def make_batch(dataset: Dataset, sequence_ids: list[int], max_positions: int, n_obs: int) -> dict[str, torch.Tensor]:
-    """Padded tensors of the given sequences (cut to `max_positions`), with their decision annotations."""
-    seqs = [compact_sequence([dataset.episode(e) for e in dataset.sequences[i]], n_obs) for i in sequence_ids]
+DQNConfig = TrainConfig  # the name of the first version
+
+
+# ---------------------------------------------------------------------------------------------- sequences
+
+
+def trial_array(transitions: Sequence[Transition], labels: Sequence[int] | None = None) -> np.ndarray:
+    """Transitions as a compact ``[n, 7]`` int16 array: obs, action, reward, next_obs, terminated, truncated, and
+    the teacher's action in that step's observation (distillation's label; -1: none)."""
+    labels = [-1] * len(transitions) if labels is None else labels
+    return np.array([(t.obs, t.action, t.reward > 0, t.next_obs, t.terminated, t.truncated, y)
+                     for t, y in zip(transitions, labels)], dtype=np.int16).reshape(-1, 7)  # fmt: skip
+
+
+def array_episodes(array: np.ndarray) -> list[list[Transition]]:
+    """The episodes of a `trial_array` (the last one may be cut short)."""
+    episodes: list[list[Transition]] = [[]]
+    for o, a, r, n, te, tr, *_ in array.tolist():
+        episodes[-1].append(Transition(o, a, float(r), n, bool(te), bool(tr)))
+        if te or tr:
+            episodes.append([])
+    return episodes if episodes[-1] else episodes[:-1]
+
+
+def dataset_trials(dataset: Dataset) -> list[np.ndarray]:
+    """Each dataset sequence as a `trial_array` (labels: the actions the learner took)."""
+    t = dataset.transitions
+    cols = np.stack([t["obs"], t["action"], t["reward"] > 0, t["next_obs"], t["terminated"], t["truncated"],
+                     t["action"]], 1)  # the learner's own actions are the labels  # fmt: skip
+    cols = cols.astype(np.int16)
+    starts = dataset.episode_start
+    return [np.concatenate([cols[starts[e] : starts[e + 1]] for e in seq]) for seq in dataset.sequences]
+
+
+def make_batch(trials: Sequence[np.ndarray], max_positions: int, n_obs: int) -> dict[str, torch.Tensor]:
+    """Padded tensors of the given trials (each cut to its first `max_positions` positions), with decisions.
+
+    A decision is trained only if the position of its action lies inside the cut; its bootstrap position is
+    that same position, so it is always there.
+    """
+    seqs = [compact_sequence(array_episodes(a), n_obs) for a in trials]
     length = min(max(len(s) for s in seqs), max_positions)
-    batch = {f: np.zeros((len(seqs), length), dtype=np.int64) for f in FIELDS}
-    extra = {"mask": np.zeros((len(seqs), length), dtype=np.int64), "decision": np.zeros((len(seqs), length), dtype=bool),
-             "taken": np.zeros((len(seqs), length), dtype=np.int64), "gained": np.zeros((len(seqs), length)),
-             "next_in": np.full((len(seqs), length), -1), "next_across": np.full((len(seqs), length), -1)}  # fmt: skip
+    n = len(seqs)
+    out = {f: np.zeros((n, length), dtype=np.int64) for f in FIELDS}
+    out |= {"mask": np.zeros((n, length), dtype=np.int64), "decision": np.zeros((n, length), dtype=bool),
+            "taken": np.zeros((n, length), dtype=np.int64), "gained": np.zeros((n, length)),
+            "label": np.full((n, length), -1),
+            "next_in": np.full((n, length), -1), "next_across": np.full((n, length), -1)}  # fmt: skip
     for b, s in enumerate(seqs):
-        n = min(len(s), length)
+        k = min(len(s), length)
         for f in FIELDS:
-            batch[f][b, :n] = getattr(s, f)[:n]
-        extra["mask"][b, :n] = 1
-        extra["taken"][b, :n] = np.maximum(s.taken[:n], 0)
-        extra["gained"][b, :n] = s.gained[:n]
-        for key, source in (("next_in", s.next_in_episode), ("next_across", s.next_across)):
-            nxt = source[:n].copy()
-            nxt[nxt >= n] = -2  # its bootstrap position was cut off
-            extra[key][b, :n] = nxt
-        # A decision is trained only if its taken action lies inside the cut (and its bootstrap, if any).
-        extra["decision"][b, :n] = s.decision[:n] & (np.arange(n) + 1 < n)
-    out = {k: torch.from_numpy(v) for k, v in {**batch, **extra}.items()}
-    for key in ("next_in", "next_across"):
-        out["decision"] &= out[key] != -2
-    return out
+            out[f][b, :k] = getattr(s, f)[:k]
+        out["mask"][b, :k] = 1
+        inside = np.arange(k) + 1 < k
+        out["decision"][b, :k] = s.decision[:k] & inside
+        out["taken"][b, :k] = np.maximum(s.taken[:k], 0)
+        if trials[b].shape[1] > 6:  # the decision at position p is step p of the trial
+            labels = trials[b][: k - 1, 6]
+            out["label"][b, : len(labels)] = labels
+        out["gained"][b, :k] = s.gained[:k]
+        out["next_in"][b, :k] = np.where(inside, s.next_in_episode[:k], -1)
+        out["next_across"][b, :k] = np.where(inside, s.next_across[:k], -1)
+    return {k: torch.from_numpy(v) for k, v in out.items()}
 
 
-def dqn_loss(net: CompactQNetwork, target: CompactQNetwork, batch: dict[str, torch.Tensor], cfg: DQNConfig) -> tuple[torch.Tensor, dict[str, float]]:
+# ---------------------------------------------------------------------------------------------- losses
+
+
+def dqn_loss(net: CompactQNetwork, target: CompactQNetwork, batch: dict[str, torch.Tensor], cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """The double-DQN loss over the decision points of `batch`, and Q / target means for the log."""
     inputs = {f: batch[f] for f in FIELDS}
-    q, _ = net(inputs, batch["mask"])
+    q, _ = net(inputs)  # sequences are right-padded: causal attention never reads the padding (no mask needed)
     with torch.no_grad():
-        q_target, _ = target(inputs, batch["mask"])
+        q_target, _ = target(inputs)
         nxt = batch["next_across"] if cfg.cross_episode else batch["next_in"]
-        safe = nxt.clamp(min=0)
-        best = q.detach().gather(1, safe.unsqueeze(-1).expand(-1, -1, 4)).argmax(-1)  # online picks at next
-        boot = q_target.gather(1, safe.unsqueeze(-1).expand(-1, -1, 4)).gather(-1, best.unsqueeze(-1)).squeeze(-1)
+        safe = nxt.clamp(min=0).unsqueeze(-1).expand(-1, -1, 4)
+        best = q.detach().gather(1, safe).argmax(-1)  # the online network picks the next action
+        boot = q_target.gather(1, safe).gather(-1, best.unsqueeze(-1)).squeeze(-1)  # the target network scores it
         y = cfg.reward_scale * batch["gained"].float() + cfg.gamma * torch.where(nxt >= 0, boot, torch.zeros_like(boot))
     taken = q.gather(-1, batch["taken"].unsqueeze(-1)).squeeze(-1)
     mask = batch["decision"]
-    diff = taken[mask] - y[mask]
     if cfg.loss == "huber":
         loss = F.smooth_l1_loss(taken[mask], y[mask])
     else:
-        loss = ((diff / y[mask].mean().clamp(min=1e-3)) ** 2).mean()
+        loss = (((taken[mask] - y[mask]) / y[mask].mean().clamp(min=1e-3)) ** 2).mean()
     return loss, {"q_mean": float(taken[mask].detach().mean()), "target_mean": float(y[mask].mean())}
+
+
+def distill_loss(net: CompactQNetwork, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    """Cross-entropy of the teacher's actions (the labels), the four outputs read as logits; accuracy for the log."""
+    q, _ = net({f: batch[f] for f in FIELDS})  # right-padded: no mask needed
+    mask = batch["decision"] & (batch["label"] >= 0)
+    logits, labels = q[mask], batch["label"][mask]
+    loss = F.cross_entropy(logits, labels)
+    return loss, {"q_mean": float((logits.argmax(-1) == labels).float().mean()), "target_mean": 0.0}
 
 
 @torch.no_grad()
@@ -121,69 +229,270 @@ def polyak_update(target: torch.nn.Module, online: torch.nn.Module, alpha: float
         t.mul_(1 - alpha).add_(o, alpha=alpha)
 
 
-def train_dqn(cfg: DQNConfig, resume: bool = False) -> Path:
+# ---------------------------------------------------------------------------------------------- rollouts
+
+
+def fresh_trials(suite_name: str, start: int, count: int) -> tuple[list[int], int]:
+    """`count` training-suite trial indices from `start` whose maps are in no evaluation suite; the next start."""
+    from icrl_bench.protocol.suites import evaluation_map_ids, training_suite
+
+    suite, banned, chosen = training_suite(suite_name), evaluation_map_ids(), []
+    while len(chosen) < count:
+        if all(t.map_id not in banned for t in suite.trial_tasks(start)):
+            chosen.append(start)
+        start += 1
+    return chosen, start
+
+
+def play(net: CompactQNetwork, suite_name: str, trials: Sequence[int], episodes: int, epsilon: Any = 0.0,
+         seed: int = 0, max_positions: int | None = None, teacher: str = "") -> tuple[np.ndarray, list[np.ndarray]]:  # fmt: skip
+    """The network plays training-suite trials side by side: (success [trials, episodes], each trial's array).
+
+    Each trial is played as the protocol would (same seeds, step limits and resets; `DQNAgent` decides for all
+    trials in one forward pass per step). With `max_positions`, a trial stops once its context fills that many
+    positions (training only reads that prefix); its unplayed episodes count as failures. With a `teacher`
+    (a built-in agent name), a copy of it shadows each trial: it sees the same transitions and its action in
+    every observation becomes that step's label (DAgger: the labels are on the network's own states).
+    """
+    from icrl_bench.envs.frozen_lake import ICRLFrozenLakeEnv
+    from icrl_bench.protocol.agent import TrialInfo
+    from icrl_bench.protocol.suites import training_suite
+    from icrl_bench.training.agent import DQNAgent
+
+    suite = training_suite(suite_name)
+    agent = DQNAgent(net=net, epsilon=epsilon, record=True)
+    envs, obs, infos, teachers = [], [], [], []
+    labels: list[list[int]] = [[] for _ in trials]
+    for k in trials:
+        env_seed, agent_seed = suite.trial_seeds(seed, k)
+        env = ICRLFrozenLakeEnv(**suite.env_kwargs)
+        task = suite.trial_tasks(k)[0]
+        obs.append(env.reset(seed=env_seed, options={"task": task})[0])
+        envs.append(env)
+        infos.append(TrialInfo(4, int(env.observation_space.n), episodes, task.max_steps, agent_seed))
+    success = np.zeros((len(trials), episodes))
+    was_training = net.training
+    net.eval()
+    if teacher:
+        from icrl_bench.baselines import BUILTIN_AGENTS
+
+        teachers = [BUILTIN_AGENTS[teacher]() for _ in trials]
+        for t, info in zip(teachers, infos):
+            t.begin_trial(info)
+    try:
+        agent.begin_trials(infos)
+        active = list(range(len(trials)))
+        while active:
+            for j in active if teachers else ():
+                labels[j].append(int(teachers[j].act(obs[j])))
+            actions = agent.act_batch([obs[j] for j in active], active)
+            transitions, still = [], []
+            for j, a in zip(active, actions):
+                nxt, r, term, trunc, _ = envs[j].step(a)
+                transitions.append(Transition(obs[j], a, r, nxt, term, trunc))
+                obs[j] = nxt
+            agent.observe_batch(transitions, active)
+            for j, t in zip(active, transitions) if teachers else ():
+                teachers[j].observe(t)
+            for j, t in zip(active, transitions):
+                if t.terminated or t.truncated:
+                    success[j, agent.played[j] - 1] = t.reward > 0
+                    if agent.played[j] == episodes:
+                        continue
+                    obs[j] = envs[j].reset()[0]
+                if max_positions is not None and len(agent.trajectories[j]) + 1 >= max_positions:
+                    agent.finish(j)
+                    continue
+                still.append(j)
+            active = still
+    finally:
+        net.train(was_training)
+    return success, [trial_array(t, labels[j] if teachers else None) for j, t in enumerate(agent.trajectories)]
+
+
+# ---------------------------------------------------------------------------------------------- the loop
+
+
+class _State:
+    """What a checkpoint holds besides the config."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.net = CompactQNetwork(cfg.model)
+        self.target = copy.deepcopy(self.net)
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: min(1.0, (s + 1) / max(cfg.warmup, 1)))
+        self.rng = np.random.default_rng(cfg.seed)
+        self.step = 0
+        self.replay: list[np.ndarray] = []
+        self.next_trial = ONLINE_TRIALS_FROM
+        self.best_auc = -1.0  # best quick-evaluation AUC so far (its network is in best.pt)
+
+    def save(self, path: Path, cfg: TrainConfig) -> None:
+        """Everything needed to continue exactly (written through a temporary file)."""
+        state = {
+            "model": self.net.state_dict(), "target": self.target.state_dict(), "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(), "numpy_rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(), "step": self.step, "config": cfg.to_dict(),
+            "replay": self.replay, "next_trial": self.next_trial, "best_auc": self.best_auc,
+        }  # fmt: skip
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)
+        (path.parent / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+
+    def load(self, path: Path, cfg: TrainConfig) -> None:
+        state = torch.load(path, weights_only=False)
+        mine = {k: v for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES}
+        theirs = {k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES}
+        if mine != theirs:
+            changed = sorted(k for k in mine if theirs.get(k) != mine[k])
+            raise ValueError(f"{path} was made with other settings ({', '.join(changed)}); resume with the same ones")
+        self.net.load_state_dict(state["model"])
+        self.target.load_state_dict(state["target"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self.step, self.replay, self.next_trial = state["step"], state["replay"], state["next_trial"]
+        self.best_auc = state.get("best_auc", -1.0)
+
+
+def quick_eval(net: CompactQNetwork, cfg: TrainConfig) -> np.ndarray:
+    """Greedy success [trials, episodes] on the held-out training-distribution trials.
+
+    Trials stop at twice the trained context length (episodes not played count as failures): a monitor, not a
+    score; `icrl-bench evaluate` plays every episode."""
+    trials, _ = fresh_trials(cfg.suite, EVAL_TRIALS_FROM, cfg.eval_trials)
+    success, _ = play(net, cfg.suite, trials, cfg.online_episodes, 0.0, cfg.seed, 2 * cfg.max_positions)
+    return success
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = False) -> Path:
     """Train (or continue) a run in ``cfg.out``; returns the checkpoint path."""
     out = Path(cfg.out)
     ckpt = out / "checkpoint.pt"
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    dataset = Dataset.load(cfg.data)
-    largest = max(m.n_tiles for m in dataset.maps)
-    if largest > cfg.model.n_obs:
-        raise ValueError(f"the data has maps of {largest} tiles but the model sees {cfg.model.n_obs} observations")
-    net = CompactQNetwork(cfg.model)
-    target = copy.deepcopy(net)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(cfg.warmup, 1)))
-    rng = np.random.default_rng(cfg.seed)
-    step = 0
+    data = Dataset.load(cfg.data) if cfg.data else None
+    if data is not None:
+        data.check_disjoint()
+        largest = max(m.n_tiles for m in data.maps)
+        if largest > cfg.model.n_obs:
+            raise DatasetError(f"the data has maps of {largest} tiles but the model sees {cfg.model.n_obs} observations")
+    data_trials = dataset_trials(data) if data is not None else []
+    s = _State(cfg)
     if ckpt.exists():
         if not resume:
             raise FileExistsError(f"{ckpt} exists: pass --resume to continue it, or choose another --out")
-        state = torch.load(ckpt, weights_only=False)
-        if state["config"] != cfg.to_dict():
-            raise ValueError(f"{ckpt} was made with other settings; resume with the same ones")
-        net.load_state_dict(state["model"])
-        target.load_state_dict(state["target"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        step = state["step"]
+        s.load(ckpt, cfg)
+    elif cfg.mode == "online":
+        s.replay = list(data_trials[-cfg.replay_size :])  # seeded with classical histories, evicted first
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "log.csv"
-    new_log = not log_path.exists() or step == 0
-    start = time.perf_counter()
+    new_log = not log_path.exists() or s.step == 0
+    offset = 0.0  # seconds spent before this resume: the log's clock runs on
+    if not new_log:  # drop rows written after the checkpoint (the run died between a log line and a save)
+        kept = [r for r in csv.reader(log_path.open()) if r and (r[0] == "step" or int(r[0]) <= s.step)]
+        offset = float(kept[-1][5]) if len(kept) > 1 else 0.0
+        with open(log_path, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
+    start = time.perf_counter() - offset
+    bar = _Progress(cfg.steps, s.step) if progress else None
     with open(log_path, "w" if new_log else "a", newline="") as f:
         log = csv.writer(f)
         if new_log:
-            log.writerow(["step", "loss", "q_mean", "target_mean", "lr", "seconds"])
-        while step < cfg.steps:
-            ids = rng.integers(len(dataset.sequences), size=cfg.batch_size).tolist()
-            loss, stats = dqn_loss(net, target, make_batch(dataset, ids, cfg.max_positions, cfg.model.n_obs), cfg)
-            opt.zero_grad()
+            log.writerow(LOG_COLUMNS)
+        while s.step < cfg.steps:
+            if cfg.mode != "offline" and (s.step % cfg.rollout_every == 0 or not s.replay):
+                trials, s.next_trial = fresh_trials(cfg.suite, s.next_trial, cfg.rollout_trials)
+                eps = s.rng.uniform(0, cfg.epsilon, size=len(trials))
+                _, played = play(s.net, cfg.suite, trials, cfg.online_episodes, eps, cfg.seed, cfg.max_positions,
+                                 cfg.teacher)
+                s.replay = (s.replay + played)[-cfg.replay_size :]
+            ids = _sample(s, cfg, data_trials)
+            batch = make_batch(ids, cfg.max_positions, cfg.model.n_obs)
+            if cfg.objective == "dqn":
+                loss, stats = dqn_loss(s.net, s.target, batch, cfg)
+            else:
+                loss, stats = distill_loss(s.net, batch)
+            s.opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            opt.step()
-            sched.step()
-            polyak_update(target, net, cfg.polyak)  # CRUCIAL: after every optimizer step (0.01 was worse)
-            step += 1
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                log.writerow([step, loss.item(), stats["q_mean"], stats["target_mean"], sched.get_last_lr()[0],
-                              round(time.perf_counter() - start, 2)])  # fmt: skip
+            torch.nn.utils.clip_grad_norm_(s.net.parameters(), cfg.grad_clip)
+            s.opt.step()
+            s.sched.step()
+            if cfg.objective == "dqn":
+                polyak_update(s.target, s.net, cfg.polyak)  # after every optimizer step (0.01 was worse)
+            s.step += 1
+            evaluated = cfg.eval_every > 0 and (s.step % cfg.eval_every == 0 or s.step == cfg.steps)
+            if s.step % cfg.log_every == 0 or s.step == cfg.steps or evaluated:
+                row: list[Any] = [s.step, round(loss.item(), 6), round(stats["q_mean"], 5), round(stats["target_mean"], 5),
+                                  s.sched.get_last_lr()[0], round(time.perf_counter() - start, 2), len(s.replay)]  # fmt: skip
+                if evaluated:
+                    success = quick_eval(s.net, cfg)
+                    row += [round(success.mean(), 4), round(success[:, 0].mean(), 4), round(success[:, -10:].mean(), 4)]
+                    if success.mean() > s.best_auc:  # model selection on held-out *training* maps only
+                        s.best_auc = float(success.mean())
+                        torch.save({"config": cfg.to_dict(), "model": s.net.state_dict(), "step": s.step,
+                                    "quick_eval_auc": s.best_auc}, out / "best.pt")  # fmt: skip
+                    if bar:
+                        bar.note(f"eval AUC {success.mean():.3f}")
+                log.writerow(row)
                 f.flush()
-            if step % cfg.save_every == 0 or step == cfg.steps:
-                save_checkpoint(ckpt, net, target, opt, sched, rng, step, cfg)
+            if s.step % cfg.save_every == 0 or s.step == cfg.steps:
+                s.save(ckpt, cfg)
+            if bar:
+                bar.update(s.step, loss.item())
+    if bar:
+        bar.close()
     return ckpt
 
 
-def save_checkpoint(path: Path, net: Any, target: Any, opt: Any, sched: Any, rng: np.random.Generator, step: int, cfg: DQNConfig) -> None:
-    """Everything needed to continue exactly (written through a temporary file)."""
-    state = {
-        "model": net.state_dict(), "target": target.state_dict(), "optimizer": opt.state_dict(),
-        "scheduler": sched.state_dict(), "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-        "step": step, "config": cfg.to_dict(),
-    }  # fmt: skip
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-    (path.parent / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+def train_dqn(cfg: TrainConfig, resume: bool = False) -> Path:
+    """`train` (the name of the first version)."""
+    return train(cfg, resume)
+
+
+def _sample(s: _State, cfg: TrainConfig, data_trials: list[np.ndarray]) -> list[np.ndarray]:
+    if cfg.mode == "offline":
+        return [data_trials[i] for i in s.rng.integers(len(data_trials), size=cfg.batch_size)]
+    if cfg.mode == "online":
+        return [s.replay[i] for i in s.rng.integers(len(s.replay), size=cfg.batch_size)]
+    from_data = int(round(cfg.data_fraction * cfg.batch_size))
+    return [data_trials[i] for i in s.rng.integers(len(data_trials), size=from_data)] + [
+        s.replay[i] for i in s.rng.integers(len(s.replay), size=cfg.batch_size - from_data)
+    ]
+
+
+class _Progress:
+    """A one-line progress bar on stderr (no dependency)."""
+
+    def __init__(self, total: int, done: int) -> None:
+        import sys
+
+        self.total, self.first, self.start, self.out, self.extra = total, done, time.perf_counter(), sys.stderr, ""
+
+    def note(self, text: str) -> None:
+        self.extra = f" | {text}"
+
+    def update(self, step: int, loss: float) -> None:
+        rate = (step - self.first) / max(time.perf_counter() - self.start, 1e-9)
+        left = (self.total - step) / max(rate, 1e-9)
+        self.out.write(f"\rstep {step}/{self.total} loss {loss:.4f} {rate:.2f} it/s, {left / 60:.1f} min left{self.extra}   ")
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.write("\n")
+
+
+def export_model(checkpoint: str | Path, out: str | Path, card: dict[str, Any] | None = None) -> Path:
+    """Write the online network of a training checkpoint as a small model file (config, weights, card facts).
+
+    `DQNAgent` loads either kind; the model file drops the target network, optimizer and replay buffer.
+    """
+    state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+    slim = {"config": state["config"], "model": state["model"], "step": state["step"], "card": card or {}}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(slim, out)
+    return out

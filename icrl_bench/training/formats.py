@@ -1,21 +1,26 @@
 """Sequence formats: a trial (or a set of episodes) as model inputs plus its decision points.
 
-The `compact` format, for small models trained from scratch, has one position per *transition* and one per
-episode start:
+The `compact` format, for small models trained from scratch, has one position per *transition* plus one at the
+start of the sequence. Each position says what just happened and where the next action is chosen:
 
-    position     prev_obs   action   reward   obs        done
-    reset        NONE_OBS   NO_ACT   NO_REW   o_0        0
-    transition   o_t        a_t      r_t      o_{t+1}    1 if the episode ended there
+    position     prev_obs   action   reward   landed     done   obs (next decision)          episode
+    start        NONE       NO_ACT   NO_REW   NONE       0      o_0                          0
+    transition   o_t        a_t      r_t      o_{t+1}    end?   o_{t+1}, or the next         of the next
+                                                                episode's start if it ended   decision
 
-A model reads positions 0..p and outputs Q-values for the action to take in ``obs[p]``. Position p is a
-*decision point* when an action was actually taken there: every position of an episode except its last.
-For each decision point the format records the action taken (``action[p+1]``), its reward, whether it ended
-the episode, and where its TD target bootstraps from:
+(NONE is ``n_obs``, one past the last tile.) A model reads positions 0..p and outputs Q-values for the action
+to take in ``obs[p]``. Every position but the last is a *decision point*: the action taken there is
+``action[p+1]``, its reward ``reward[p+1]``, and it ended the episode if ``done[p+1]``. Because every step adds
+exactly one position, trials played side by side stay aligned, and an agent feeds one position per step.
 
-- per-episode (the paper): from p+1 unless the action ended the episode (then ``y = r`` alone);
-- cross-episode (RL^2-style, the paper's proposed remedy): also through an episode's end, from the next
-  episode's start position, so that exploring now is paid by success later; only the last action of the
-  sequence has ``y = r`` alone.
+TD targets bootstrap from position p+1:
+
+- per-episode (the paper): unless the action ended the episode (then ``y = r`` alone; truncation counts as an
+  end, as in the paper);
+- cross-episode (RL^2-style, the paper's proposed remedy): also through an episode's end, where position p+1
+  is the next episode's first decision, so that exploring now is paid by success later; only the sequence's
+  last action has ``y = r`` alone (unless the sequence was cut inside an episode: its last episode may
+  lack its end).
 
 `td_targets` is the reference (numpy) of the double-DQN target that the trainer computes with torch.
 """
@@ -29,21 +34,22 @@ import numpy as np
 
 from icrl_bench.envs.task import Transition
 
-NO_ACTION = 4  # action field of a reset position (actions are 0..3)
-NO_REWARD = 2  # reward field of a reset position (rewards are 0 or 1)
+NO_ACTION = 4  # action field of the start position (actions are 0..3)
+NO_REWARD = 2  # reward field of the start position (rewards are 0 or 1)
 
 
 @dataclasses.dataclass
 class CompactSequence:
     """Inputs (one entry per position) and decision-point annotations of one sequence."""
 
-    prev_obs: np.ndarray  # int; n_obs (one past the last tile) at reset positions
-    action: np.ndarray  # int; NO_ACTION at reset positions
-    reward: np.ndarray  # int 0/1; NO_REWARD at reset positions
+    prev_obs: np.ndarray  # int; n_obs at the start position
+    action: np.ndarray  # int; NO_ACTION at the start position
+    reward: np.ndarray  # int 0/1; NO_REWARD at the start position
+    landed: np.ndarray  # int: where the transition led; n_obs at the start position
+    done: np.ndarray  # int 0/1: the transition ended its episode
     obs: np.ndarray  # int: the observation the next action is chosen in
-    done: np.ndarray  # int 0/1: the episode ended at this position
-    episode: np.ndarray  # int: episode index within the sequence
-    decision: np.ndarray  # bool: an action was taken here
+    episode: np.ndarray  # int: episode index of that next decision
+    decision: np.ndarray  # bool: an action was taken here (every position but the last)
     taken: np.ndarray  # int: that action (-1 where no decision)
     gained: np.ndarray  # float: its reward (0 where no decision)
     ends_episode: np.ndarray  # bool: that action ended the episode
@@ -54,34 +60,58 @@ class CompactSequence:
         return len(self.obs)
 
 
+def position_rows(transitions: Sequence[Transition], n_obs: int, first_obs: int | None, next_obs: int | None,
+                  episode: int) -> tuple[list[tuple[int, ...]], int]:  # fmt: skip
+    """Positions (tuples in `FIELD_ORDER`) of consecutive transitions, and the episode index after them.
+
+    `first_obs`: add the start position (the sequence's first observation) first. `next_obs`: the observation of
+    the decision after the last transition, when that transition ended an episode (the next start); ``None``
+    keeps the landing tile there (the end of a sequence). The agent and `compact_sequence` share this.
+    """
+    rows: list[tuple[int, ...]] = []
+    if first_obs is not None:
+        rows.append((n_obs, NO_ACTION, NO_REWARD, n_obs, 0, int(first_obs), episode))
+    for k, t in enumerate(transitions):
+        done = bool(t.terminated or t.truncated)
+        if done:
+            episode += 1
+            following = transitions[k + 1].obs if k + 1 < len(transitions) else next_obs
+            at = t.next_obs if following is None else following
+        else:
+            at = t.next_obs
+        rows.append((t.obs, t.action, int(t.reward > 0), t.next_obs, int(done), int(at), episode))
+    return rows, episode
+
+
+FIELD_ORDER = ("prev_obs", "action", "reward", "landed", "done", "obs", "episode")
+
+
 def compact_sequence(episodes: Sequence[Sequence[Transition]], n_obs: int) -> CompactSequence:
     """The compact format of consecutive episodes (see the module docstring)."""
-    rows: list[tuple[int, int, int, int, int, int]] = []
-    starts = []
+    flat: list[Transition] = []
     for e, episode in enumerate(episodes):
         if not episode:
             raise ValueError(f"episode {e} has no transitions")
-        starts.append(len(rows))
-        rows.append((n_obs, NO_ACTION, NO_REWARD, episode[0].obs, 0, e))
         for k, t in enumerate(episode):
-            if t.obs != (episode[k - 1].next_obs if k else episode[0].obs):
+            if k and t.obs != episode[k - 1].next_obs:
                 raise ValueError(f"episode {e}, step {k}: observation {t.obs} does not follow the previous step")
-            rows.append((t.obs, t.action, int(t.reward > 0), t.next_obs, int(t.terminated or t.truncated), e))
+            if k < len(episode) - 1 and (t.terminated or t.truncated):
+                raise ValueError(f"episode {e}, step {k}: the episode ends before its last transition")
+        if e < len(episodes) - 1 and not (episode[-1].terminated or episode[-1].truncated):
+            raise ValueError(f"episode {e} does not end, but another follows it")
+        flat += episode
+    rows, _ = position_rows(flat, n_obs, flat[0].obs, None, 0)
     cols = np.array(rows, dtype=np.int64).T
     n = cols.shape[1]
-    decision = np.zeros(n, dtype=bool)
-    decision[:-1] = cols[5][1:] == cols[5][:-1]  # the next position belongs to the same episode
-    taken = np.where(decision, np.append(cols[1][1:], -1), -1)
-    gained = np.where(decision, np.append(cols[2][1:], 0), 0).astype(np.float64)
-    ends = decision & np.append(cols[4][1:] == 1, False)
     idx = np.arange(n)
+    decision = idx < n - 1
+    taken = np.append(cols[1][1:], -1)
+    gained = np.append(cols[2][1:], 0).astype(np.float64)
+    ends = np.append(cols[4][1:] == 1, False)
     next_in = np.where(decision & ~ends, idx + 1, -1)
-    next_start = np.full(n, -1)
-    for e in range(len(episodes) - 1):
-        next_start[cols[5] == e] = starts[e + 1]
-    next_across = np.where(decision & ~ends, idx + 1, np.where(ends, next_start, -1))
-    return CompactSequence(cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], decision, taken, gained, ends,
-                           next_in, next_across)  # fmt: skip
+    # The sequence's last action bootstraps only if its episode goes on beyond the sequence (a cut trial).
+    next_across = np.where((idx + 1 < n - 1) | (decision & ~ends), idx + 1, -1)
+    return CompactSequence(*cols, decision, taken, gained, ends, next_in, next_across)
 
 
 def td_targets(

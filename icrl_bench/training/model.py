@@ -1,10 +1,10 @@
 """`CompactQNetwork`: a causal transformer from `transformers` that reads the compact format and outputs Q-values.
 
-Each position's input is the sum of embeddings of its fields (previous observation, action, reward, new
-observation, episode-ended flag, episode index within the sequence); the backbone is any decoder-only model that
+Each position's input is the sum of embeddings of its fields (previous observation, action, reward, landing
+tile, episode-ended flag, observation of the next decision, its episode index within the sequence); the backbone is any decoder-only model that
 accepts ``inputs_embeds`` (a small Llama by default: rotary positions, like the paper's Llama 3.1); a linear head
 gives Q(history, a) for the four actions at every position. Incremental inference passes the backbone's cache,
-so a trial is never re-encoded step by step.
+so a trial is never re-encoded step by step; `IncrementalBatch` does that for many trials at once.
 """
 
 from __future__ import annotations
@@ -15,20 +15,24 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel
+from transformers import AutoConfig, AutoModel, DynamicCache
 
-from icrl_bench.training.formats import NO_ACTION, NO_REWARD
+from icrl_bench.training.formats import FIELD_ORDER, NO_ACTION, NO_REWARD
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Size of the Q-network (defaults: ~0.2M parameters, trainable on a laptop CPU)."""
+    """Size of the Q-network (defaults: the shipped reference models, 1.1M parameters, trainable on a CPU).
 
-    n_obs: int = 25  # observations are 0..n_obs-1 (the suite's largest map)
-    d_model: int = 64
-    n_layers: int = 2
+    ``n_obs=100`` covers every suite's maps (up to 10 x 10); observation embeddings of tiles that the
+    training maps never have stay as initialised (an honest handicap out of distribution).
+    """
+
+    n_obs: int = 100  # observations are 0..n_obs-1
+    d_model: int = 128
+    n_layers: int = 4
     n_heads: int = 4
-    max_positions: int = 2048
+    max_positions: int = 2048  # the backbone's rotary table (contexts are cut or windowed far below this)
     max_episodes: int = 128  # episode-index embeddings (indices beyond share the last one)
     backbone: str = "llama"  # any `transformers` model type with inputs_embeds, e.g. "llama", "gpt2"
 
@@ -44,7 +48,7 @@ class ModelConfig:
         )  # fmt: skip
 
 
-FIELDS = ("prev_obs", "action", "reward", "obs", "done", "episode")
+FIELDS = FIELD_ORDER
 
 
 class CompactQNetwork(nn.Module):
@@ -59,6 +63,7 @@ class CompactQNetwork(nn.Module):
                 "prev_obs": nn.Embedding(config.n_obs + 1, d),
                 "action": nn.Embedding(NO_ACTION + 1, d),
                 "reward": nn.Embedding(NO_REWARD + 1, d),
+                "landed": nn.Embedding(config.n_obs + 1, d),
                 "obs": nn.Embedding(config.n_obs, d),
                 "done": nn.Embedding(2, d),
                 "episode": nn.Embedding(config.max_episodes, d),
@@ -69,13 +74,91 @@ class CompactQNetwork(nn.Module):
         self._backbone_arguments = set(inspect.signature(self.backbone.forward).parameters)
 
     def forward(
-        self, inputs: dict[str, torch.Tensor], attention_mask: torch.Tensor | None = None, cache: Any = None
+        self,
+        inputs: dict[str, torch.Tensor],
+        attention_mask: torch.Tensor | None = None,
+        cache: Any = None,
+        position_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, Any]:
-        """``inputs``: FIELDS -> ``[batch, positions]`` integer tensors. Returns (Q ``[batch, positions, 4]``, cache)."""
+        """``inputs``: FIELDS -> ``[batch, positions]`` integer tensors. Returns (Q ``[batch, positions, 4]``, cache).
+
+        `attention_mask` covers the cached positions too when a cache is passed; `position_ids` default to
+        0, 1, ... after the cached positions (pass them when padding leaves holes).
+        """
         episode = inputs["episode"].clamp(max=self.config.max_episodes - 1)
         x = sum(self.embed[f](episode if f == "episode" else inputs[f]) for f in FIELDS)
         kwargs: dict[str, Any] = {}
         if cache is not None:  # newer transformers call the argument `cache`, older ones `past_key_values`
             kwargs["cache" if "cache" in self._backbone_arguments else "past_key_values"] = cache
+        if position_ids is not None:
+            kwargs["position_ids"] = position_ids
         out = self.backbone(inputs_embeds=x, attention_mask=attention_mask, use_cache=cache is not None, **kwargs)
         return self.head(out.last_hidden_state), cache
+
+
+class IncrementalBatch:
+    """Incremental inference for many sequences at once (one cache; ragged feeds are padded and masked out).
+
+    ``feed(rows)`` appends ``rows[b]`` (a list of position tuples in `FIELDS` order, possibly empty) to sequence
+    b and returns the Q-values at each sequence's newest position. Padding slots are masked from every later
+    query and positions ids skip them, so each sequence sees exactly what a full pass over it would see.
+    With `window`, only the newest `window` slots are kept (trimmed in chunks of 64): a bounded context for
+    trials far longer than anything trained on (an agent stuck until the step limit, say).
+    """
+
+    def __init__(self, net: CompactQNetwork, batch: int, window: int | None = None) -> None:
+        self.net = net
+        self.window = window
+        self.cache = DynamicCache()
+        self.mask = torch.zeros(batch, 0, dtype=torch.long)
+        self.length = torch.zeros(batch, dtype=torch.long)  # real positions of each sequence
+        self.last_q = torch.zeros(batch, 4)
+
+    @torch.no_grad()
+    def feed(self, rows: list[list[tuple[int, ...]]]) -> torch.Tensor:
+        batch = len(self.length)
+        if len(rows) != batch:
+            raise ValueError(f"feed got {len(rows)} row lists for a batch of {batch}")
+        width = max(len(r) for r in rows)
+        if width == 0:
+            return self.last_q
+        data = torch.zeros(batch, width, len(FIELDS), dtype=torch.long)
+        real = torch.zeros(batch, width, dtype=torch.long)
+        for b, r in enumerate(rows):
+            if r:
+                data[b, : len(r)] = torch.tensor(r, dtype=torch.long)
+                real[b, : len(r)] = 1
+        positions = self.length.unsqueeze(1) + torch.arange(width).unsqueeze(0)
+        self.mask = torch.cat([self.mask, real], dim=1)
+        inputs = {f: data[:, :, i] for i, f in enumerate(FIELDS)}
+        q, _ = self.net(inputs, attention_mask=self.mask, cache=self.cache, position_ids=positions)
+        counts = real.sum(1)
+        fed = counts > 0
+        last = (counts - 1).clamp(min=0)
+        self.last_q = torch.where(fed.unsqueeze(1), q[torch.arange(batch), last], self.last_q)
+        self.length += counts
+        if self.window is not None and self.mask.shape[1] >= self.window + 64:
+            self._trim(self.window)
+        return self.last_q
+
+    def _trim(self, keep: int) -> None:
+        """Forget all but the newest `keep` slots (rotary attention only sees relative positions, so the kept
+        ones are unchanged). Works on the cache layers of `transformers` 4.5x and 5.x."""
+        layers = getattr(self.cache, "layers", None)
+        if layers is not None:
+            for layer in layers:
+                layer.keys = layer.keys[..., -keep:, :].contiguous()
+                layer.values = layer.values[..., -keep:, :].contiguous()
+        elif hasattr(self.cache, "key_cache"):
+            for i in range(len(self.cache.key_cache)):
+                self.cache.key_cache[i] = self.cache.key_cache[i][..., -keep:, :].contiguous()
+                self.cache.value_cache[i] = self.cache.value_cache[i][..., -keep:, :].contiguous()
+        else:
+            raise RuntimeError("this transformers version's DynamicCache cannot be trimmed; play without a window")
+        self.mask = self.mask[:, -keep:]
+
+    def keep(self, rows: torch.Tensor | list[int]) -> None:
+        """Keep only these sequences (in this order), e.g. when the others have finished; they are renumbered."""
+        rows = torch.as_tensor(rows, dtype=torch.long)
+        self.cache.batch_select_indices(rows)
+        self.mask, self.length, self.last_q = self.mask[rows], self.length[rows], self.last_q[rows]
