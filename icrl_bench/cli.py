@@ -337,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="icrl-bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="score an agent on the evaluation suites")
-    ev.add_argument("agent", nargs="?", help="random | oracle | qlearning | explorer | package.module:attr | path/file.py:attr")
+    ev.add_argument("agent", nargs="?", help="random | oracle | qlearning | explorer | icrl-dqn-small | icrl-distill-small | package.module:attr | path/file.py:attr")
     ev.add_argument("--agent-cmd", help="an external agent process speaking the JSON-lines protocol")
     ev.add_argument("--agent-arg", action="append", default=[], metavar="KEY=VALUE", help="agent option (repeatable)")
     ev.add_argument("--suites", default="all", help="comma-separated suite names, or 'all' (default)")

@@ -35,7 +35,14 @@ def main() -> None:
     import numpy as np
 
     config = json.loads((Path(args.run) / "config.json").read_text())
-    rows = list(csv.DictReader(open(Path(args.run) / "log.csv")))
+    import torch
+
+    model_step = int(torch.load(f"icrl_bench/models/{args.name}.pt", weights_only=False)["step"])
+    rows = [r for r in csv.DictReader(open(Path(args.run) / "log.csv")) if int(r["step"]) <= model_step]
+    words = args.command.split()
+    for key in ("data", "out"):  # show the paths of the command, not those of the machine it ran on
+        if f"--{key}" in words:
+            config[key] = words[words.index(f"--{key}") + 1]
     evals = [r for r in rows if r.get("eval_auc")]
     # Wall time: the log's clock runs on across resumes; older logs restarted it, so add up the segments.
     seconds = [float(r["seconds"]) for r in rows]
@@ -54,11 +61,11 @@ def main() -> None:
         pass
     out = [f"# {args.name}", "", args.summary, ""]
     out += ["## How it was made", "", "```bash", args.data_command, args.command,
-            f"icrl-bench train export --checkpoint {args.run}/checkpoint.pt --out icrl_bench/models/{args.name}.pt",
+            f"icrl-bench train export --checkpoint {config['out']}/checkpoint.pt --out icrl_bench/models/{args.name}.pt",
             "```", ""]  # fmt: skip
     out += [f"- Parameters: {n_params:,}" if n_params else "- Parameters: (not loaded)",
             f"- File: {size:.1f} MB (weights in float32, config)",
-            f"- Updates: {rows[-1]['step']}; wall time {wall / 60:.1f} min "
+            f"- Updates: {model_step}; wall time {wall / 60:.1f} min "
             f"(torch threads: {config['threads'] or 'all'}; a 2-core CPU machine shared with another run)",
             f"- Data: {meta['config']['n_maps']} training maps of `{meta['config']['suite']}` "
             f"(disjoint from every evaluation map), learner `{meta['config']['learner']}`, layout "

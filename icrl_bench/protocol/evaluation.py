@@ -93,6 +93,13 @@ def run_config(
     }
 
 
+def _share_cores(threads: str) -> None:
+    """Worker start: split the cores among the workers for numeric libraries (torch's thread pool), unless the
+    user chose (OMP_NUM_THREADS); oversubscribed thread pools slow transformer agents down by up to 10x."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, threads)
+
+
 def _work(
     recipe: AgentRecipe,
     suite_name: str,
@@ -267,7 +274,9 @@ def evaluate(
             _work(recipe, suite, ks, seed, options, parts, bar.update, task_entropy)
     else:
         chunks = [(s, ks[i : i + size]) for s, ks in todo for size in [max(1, math.ceil(len(ks) / workers))] for i in range(0, len(ks), size)]
-        with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_share_cores,
+                                    initargs=(threads,)) as pool:  # fmt: skip
             futures = [pool.submit(_work, recipe, s, ks, seed, options, parts, None, task_entropy) for s, ks in chunks]
             try:
                 for future in cf.as_completed(futures):
