@@ -270,10 +270,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train a compact transformer by double DQN or by distillation (resumable; see icrl_bench.training.dqn)."""
     import dataclasses
 
+    from icrl_bench.training.config import ModelConfig, TrainConfig
     from icrl_bench.training.data import DatasetError
-    from icrl_bench.training.dqn import TrainConfig, train
-    from icrl_bench.training.model import ModelConfig
 
+    try:
+        from icrl_bench.training.dqn import train
+    except ImportError as e:
+        print(f"error: training needs torch and transformers: pip install -e '.[llm]' ({e})", file=sys.stderr)
+        return 2
     values = vars(args)
     try:
         model = ModelConfig(**{f.name: values[f"model_{f.name}"] for f in dataclasses.fields(ModelConfig)})
@@ -289,8 +293,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_train_export(args: argparse.Namespace) -> int:
     """Write a training checkpoint's network as a small model file (what the package ships)."""
-    from icrl_bench.training.dqn import export_model
-
+    try:
+        from icrl_bench.training.dqn import export_model
+    except ImportError as e:
+        print(f"error: export needs torch: pip install -e '.[llm]' ({e})", file=sys.stderr)
+        return 2
     try:
         path = export_model(args.checkpoint, args.out)
     except (OSError, KeyError, RuntimeError) as e:
@@ -304,8 +311,7 @@ def _add_train_parser(trains: Any, name: str, help: str) -> None:
     """`train dqn` / `train distill`: one option per TrainConfig / ModelConfig field, with their defaults."""
     import dataclasses
 
-    from icrl_bench.training.dqn import MODES, TrainConfig
-    from icrl_bench.training.model import ModelConfig
+    from icrl_bench.training.config import MODES, ModelConfig, TrainConfig  # no torch needed to list options
 
     p = trains.add_parser(name, help=help, description=help)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")

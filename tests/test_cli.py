@@ -26,3 +26,24 @@ def test_console_script_entry_point_runs():
     result = subprocess.run([str(script), "envs", "--calibrate", "0"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "ICRLFrozenLakeStitchingPaper-v0" in result.stdout
+
+
+def test_the_main_command_needs_no_torch():
+    # The README's first command installs no torch: the parser (train options included) and evaluating a
+    # classical agent must work without it, and a trained model must say what to install.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
+        "from icrl_bench.cli import main\n"
+        "assert main(['evaluate', 'random', '--suites', 'id', '--trials', '2', '--out', sys.argv[1], '--no-progress']) == 0\n"
+        "assert main(['train', 'dqn', '--data', 'x', '--out', sys.argv[1] + '-t']) == 2\n"
+        "assert main(['evaluate', 'icrl-dqn-small', '--suites', 'id', '--trials', '1', '--out', sys.argv[1] + '-m']) == 2\n"
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run = subprocess.run([sys.executable, "-c", code, tmp + "/r"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "pip install -e '.[llm]'" in run.stderr

@@ -9,44 +9,15 @@ so a trial is never re-encoded step by step; `IncrementalBatch` does that for ma
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, DynamicCache
+from transformers import AutoModel, DynamicCache
 
+from icrl_bench.training.config import ModelConfig
 from icrl_bench.training.formats import FIELD_ORDER, NO_ACTION, NO_REWARD
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Size of the Q-network (defaults: the shipped reference models, 1.1M parameters, trainable on a CPU).
-
-    ``n_obs=100`` covers every suite's maps (up to 10 x 10); observation embeddings of tiles that the
-    training maps never have stay as initialised (an honest handicap out of distribution).
-    """
-
-    n_obs: int = 100  # observations are 0..n_obs-1
-    d_model: int = 128
-    n_layers: int = 4
-    n_heads: int = 4
-    max_positions: int = 2048  # the backbone's rotary table (contexts are cut or windowed far below this)
-    max_episodes: int = 128  # episode-index embeddings (indices beyond share the last one)
-    backbone: str = "llama"  # any `transformers` model type with inputs_embeds, e.g. "llama", "gpt2"
-
-    def backbone_config(self) -> Any:
-        """The `transformers` config of the backbone."""
-        if self.backbone == "gpt2":
-            return AutoConfig.for_model("gpt2", vocab_size=1, n_embd=self.d_model, n_layer=self.n_layers,
-                                        n_head=self.n_heads, n_positions=self.max_positions)  # fmt: skip
-        return AutoConfig.for_model(
-            self.backbone, vocab_size=1, hidden_size=self.d_model, intermediate_size=4 * self.d_model,
-            num_hidden_layers=self.n_layers, num_attention_heads=self.n_heads, num_key_value_heads=self.n_heads,
-            max_position_embeddings=self.max_positions, bos_token_id=None, eos_token_id=None, pad_token_id=None,
-        )  # fmt: skip
-
 
 FIELDS = FIELD_ORDER
 
