@@ -266,6 +266,16 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_module() -> Any:
+    """`icrl_bench.training.dqn`, or None after saying what to install (it needs torch and transformers)."""
+    try:
+        from icrl_bench.training import dqn
+    except ImportError as e:
+        print(f"error: this command needs torch and transformers: pip install -e '.[llm]' ({e})", file=sys.stderr)
+        return None
+    return dqn
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a compact transformer by double DQN or by distillation (resumable; see icrl_bench.training.dqn)."""
     import dataclasses
@@ -273,17 +283,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from icrl_bench.training.config import ModelConfig, TrainConfig
     from icrl_bench.training.data import DatasetError
 
-    try:
-        from icrl_bench.training.dqn import train
-    except ImportError as e:
-        print(f"error: training needs torch and transformers: pip install -e '.[llm]' ({e})", file=sys.stderr)
+    dqn = _training_module()
+    if dqn is None:
         return 2
     values = vars(args)
     try:
         model = ModelConfig(**{f.name: values[f"model_{f.name}"] for f in dataclasses.fields(ModelConfig)})
         fields = {f.name: values[f.name] for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "objective")}
         cfg = TrainConfig(objective=args.train_command, model=model, **fields)
-        path = train(cfg, resume=args.resume, progress=not args.quiet)
+        path = dqn.train(cfg, resume=args.resume, progress=not args.quiet)
     except (DatasetError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -293,13 +301,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_train_export(args: argparse.Namespace) -> int:
     """Write a training checkpoint's network as a small model file (what the package ships)."""
-    try:
-        from icrl_bench.training.dqn import export_model
-    except ImportError as e:
-        print(f"error: export needs torch: pip install -e '.[llm]' ({e})", file=sys.stderr)
+    dqn = _training_module()
+    if dqn is None:
         return 2
     try:
-        path = export_model(args.checkpoint, args.out)
+        path = dqn.export_model(args.checkpoint, args.out)
     except (OSError, KeyError, RuntimeError) as e:
         print(f"error: cannot export {args.checkpoint}: {e}", file=sys.stderr)
         return 2

@@ -226,18 +226,22 @@ def _prepare(out: Path, config: dict[str, Any], resume: bool) -> dict[tuple[str,
     return {}
 
 
-class _Progress:
-    def __init__(self, total: int, done: int, label: str, enabled: bool) -> None:
-        self.total, self.done, self.label, self.enabled = total, done, label, enabled
+class ProgressBar:
+    """A one-line progress bar on stderr, redrawn at most every 0.2 s (evaluation trials, training updates)."""
+
+    def __init__(self, total: int, done: int, label: str, enabled: bool, unit: str = "trials") -> None:
+        self.total, self.done, self.label, self.enabled, self.unit = total, done, label, enabled, unit
         self.start, self.last = time.perf_counter(), 0.0
 
-    def update(self, n: int = 1) -> None:
+    def update(self, n: int = 1, extra: str = "") -> None:
+        """`n` more done; `extra` is shown after the time (a loss, say)."""
         self.done += n
         now = time.perf_counter()
         if self.enabled and (now - self.last > 0.2 or self.done == self.total):
             self.last = now
             filled = int(30 * self.done / max(self.total, 1))
-            sys.stderr.write(f"\r{self.label}: [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} trials {now - self.start:6.1f} s")
+            sys.stderr.write(f"\r{self.label}: [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} "
+                             f"{self.unit} {now - self.start:6.1f} s{extra}")  # fmt: skip
             if self.done == self.total:
                 sys.stderr.write("\n")
             sys.stderr.flush()
@@ -267,7 +271,7 @@ def evaluate(
     todo = [(s, [k for k in range(d["trials"]) if (s, k) not in done]) for s, d in config["suites"].items()]
     todo = [(s, ks) for s, ks in todo if ks]
     total = sum(d["trials"] for d in config["suites"].values())
-    bar = _Progress(total, total - sum(len(ks) for _, ks in todo), f"evaluate {recipe.label}", progress)
+    bar = ProgressBar(total, total - sum(len(ks) for _, ks in todo), f"evaluate {recipe.label}", progress)
     parts = str(out / "parts")
     if workers <= 1:
         for suite, ks in todo:  # in-process: the bar moves and Ctrl-C stops between trials

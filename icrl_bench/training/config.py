@@ -113,5 +113,3 @@ class TrainConfig:
         data["model"] = ModelConfig(**data["model"])
         return cls(**data)
 
-
-DQNConfig = TrainConfig  # the name of the first version

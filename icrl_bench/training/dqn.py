@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import json
 import time
 from pathlib import Path
@@ -43,6 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from icrl_bench.envs.task import Transition
+from icrl_bench.protocol.evaluation import ProgressBar
 from icrl_bench.training.config import (  # noqa: F401 - re-exported
     EVAL_TRIALS_FROM,
     LOG_COLUMNS,
@@ -50,7 +52,6 @@ from icrl_bench.training.config import (  # noqa: F401 - re-exported
     OBJECTIVES,
     ONLINE_TRIALS_FROM,
     RESUMABLE_CHANGES,
-    DQNConfig,
     TrainConfig,
 )
 from icrl_bench.training.data import Dataset, DatasetError
@@ -161,7 +162,8 @@ def polyak_update(target: torch.nn.Module, online: torch.nn.Module, alpha: float
 # ---------------------------------------------------------------------------------------------- rollouts
 
 
-def fresh_trials(suite_name: str, start: int, count: int) -> tuple[list[int], int]:
+@functools.lru_cache(maxsize=8)  # the quick evaluation asks for the same trials every time
+def fresh_trials(suite_name: str, start: int, count: int) -> tuple[tuple[int, ...], int]:
     """`count` training-suite trial indices from `start` whose maps are in no evaluation suite; the next start."""
     from icrl_bench.protocol.suites import evaluation_map_ids, training_suite
 
@@ -170,7 +172,7 @@ def fresh_trials(suite_name: str, start: int, count: int) -> tuple[list[int], in
         if all(t.map_id not in banned for t in suite.trial_tasks(start)):
             chosen.append(start)
         start += 1
-    return chosen, start
+    return tuple(chosen), start
 
 
 def play(net: CompactQNetwork, suite_name: str, trials: Sequence[int], episodes: int, epsilon: Any = 0.0,
@@ -327,7 +329,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False) -> Pat
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerows(kept)
     start = time.perf_counter() - offset
-    bar = _Progress(cfg.steps, s.step) if progress else None
+    bar = ProgressBar(cfg.steps, s.step, f"train {cfg.objective}", progress, unit="updates")
+    last_eval = ""
     with open(log_path, "w" if new_log else "a", newline="") as f:
         log = csv.writer(f)
         if new_log:
@@ -364,22 +367,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False) -> Pat
                         s.best_auc = float(success.mean())
                         torch.save({"config": cfg.to_dict(), "model": s.net.state_dict(), "step": s.step,
                                     "quick_eval_auc": s.best_auc}, out / "best.pt")  # fmt: skip
-                    if bar:
-                        bar.note(f"eval AUC {success.mean():.3f}")
+                    last_eval = f", quick eval AUC {success.mean():.3f}"
                 log.writerow(row)
                 f.flush()
             if s.step % cfg.save_every == 0 or s.step == cfg.steps:
                 s.save(ckpt, cfg)
-            if bar:
-                bar.update(s.step, loss.item())
-    if bar:
-        bar.close()
+            bar.update(1, f"  loss {loss.item():.4f}{last_eval}")
     return ckpt
-
-
-def train_dqn(cfg: TrainConfig, resume: bool = False) -> Path:
-    """`train` (the name of the first version)."""
-    return train(cfg, resume)
 
 
 def _sample(s: _State, cfg: TrainConfig, data_trials: list[np.ndarray]) -> list[np.ndarray]:
@@ -393,34 +387,13 @@ def _sample(s: _State, cfg: TrainConfig, data_trials: list[np.ndarray]) -> list[
     ]
 
 
-class _Progress:
-    """A one-line progress bar on stderr (no dependency)."""
-
-    def __init__(self, total: int, done: int) -> None:
-        import sys
-
-        self.total, self.first, self.start, self.out, self.extra = total, done, time.perf_counter(), sys.stderr, ""
-
-    def note(self, text: str) -> None:
-        self.extra = f" | {text}"
-
-    def update(self, step: int, loss: float) -> None:
-        rate = (step - self.first) / max(time.perf_counter() - self.start, 1e-9)
-        left = (self.total - step) / max(rate, 1e-9)
-        self.out.write(f"\rstep {step}/{self.total} loss {loss:.4f} {rate:.2f} it/s, {left / 60:.1f} min left{self.extra}   ")
-        self.out.flush()
-
-    def close(self) -> None:
-        self.out.write("\n")
-
-
-def export_model(checkpoint: str | Path, out: str | Path, card: dict[str, Any] | None = None) -> Path:
-    """Write the online network of a training checkpoint as a small model file (config, weights, card facts).
+def export_model(checkpoint: str | Path, out: str | Path) -> Path:
+    """Write the online network of a training checkpoint as a small model file (config, weights, update count).
 
     `DQNAgent` loads either kind; the model file drops the target network, optimizer and replay buffer.
     """
     state = torch.load(checkpoint, weights_only=False, map_location="cpu")
-    slim = {"config": state["config"], "model": state["model"], "step": state["step"], "card": card or {}}
+    slim = {"config": state["config"], "model": state["model"], "step": state["step"]}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(slim, out)
