@@ -62,19 +62,53 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-")[:60] or "agent"
 
 
+def _check_evaluate_arguments(args: argparse.Namespace) -> None:
+    """Every value of `evaluate` that argparse cannot check itself: ValueError saying what to fix."""
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.in_process and args.workers != 1:
+        raise ValueError("--in-process plays in this one process: it cannot be combined with --workers > 1")
+    if args.in_process and (args.isolate or args.isolate_with):
+        raise ValueError("--in-process and --isolate exclude each other: choose one")
+    if args.step_timeout < 0:
+        raise ValueError(f"--step-timeout must be positive seconds, or 0 for no limit; got {args.step_timeout}")
+    if args.trials is not None and args.trials < 1:
+        raise ValueError(f"--trials must be at least 1, got {args.trials}")
+    if args.agent_cmd is not None:
+        import shlex
+        import shutil
+
+        try:
+            words = shlex.split(args.agent_cmd)
+        except ValueError as e:
+            raise ValueError(f"--agent-cmd {args.agent_cmd!r} cannot be split into words ({e})") from None
+        if not words:
+            raise ValueError("--agent-cmd is empty: give the command that starts your agent, e.g. "
+                             "--agent-cmd 'python examples/random_agent.py'")  # fmt: skip
+        if shutil.which(words[0]) is None:
+            raise ValueError(f"--agent-cmd: the program {words[0]!r} was not found (not an executable file, nor on PATH)")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate an agent on suites; write the results folder and print the table."""
     from icrl_bench.agents import AgentSpec, AgentSpecError, parse_agent_args
     from icrl_bench.envs.task import InvalidTaskError
     from icrl_bench.protocol.evaluation import EvaluationError, evaluate, print_table
+    from icrl_bench.protocol.external import ExternalAgentError
+    from icrl_bench.protocol.isolation import AgentProcessError
     from icrl_bench.protocol.runner import AgentError, ProtocolOptions
     from icrl_bench.protocol.suites import DEFAULT_SUITES
 
     out = args.out
     try:
+        _check_evaluate_arguments(args)
         if args.agent is None and args.agent_cmd is None:
             raise AgentSpecError("name an agent (e.g. explorer, my_pkg.module:MyAgent, my_agent.py:MyAgent) or give --agent-cmd")
         recipe = AgentSpec(name=args.agent, kwargs=parse_agent_args(args.agent_arg), command=args.agent_cmd)
+        if args.isolate or args.isolate_with:
+            from icrl_bench.protocol.isolation import IsolatedSpec
+
+            recipe = IsolatedSpec(recipe, prefix=args.isolate_with)  # type: ignore[assignment]
         suites = DEFAULT_SUITES if args.suites == "all" else tuple(s.strip() for s in args.suites.split(","))
         options = ProtocolOptions(
             forced_exploration=args.forced_exploration,
@@ -84,16 +118,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
         out = args.out or f"results/{_slug(recipe.label)}"
         # The default folder of an earlier run with the same settings is continued (or just summarised again);
-        # with other settings evaluate refuses, and nothing is overwritten.
+        # with other settings evaluate refuses, and nothing is overwritten without --overwrite.
         resume = args.resume or (args.out is None and os.path.exists(os.path.join(out, "run.json")))
         results = evaluate(
             recipe, suites, out, args.trials, args.seed, options, args.workers, resume,
-            progress=not args.no_progress and sys.stderr.isatty(),
+            progress=not args.no_progress and sys.stderr.isatty(), in_process=args.in_process,
+            overwrite=args.overwrite,
         )
-    except (AgentSpecError, AgentError, EvaluationError, InvalidTaskError, KeyError, ValueError) as e:
+    except (AgentSpecError, AgentError, AgentProcessError, ExternalAgentError, EvaluationError, InvalidTaskError,
+            KeyError, ValueError) as e:  # fmt: skip
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"\nerror: {message}", file=sys.stderr)
-        if isinstance(e, AgentError) and out:
+        details = getattr(e, "details", "") or getattr(e, "traceback_text", "")
+        if args.debug and details:
+            print(f"the agent's traceback:\n{details.rstrip()}", file=sys.stderr)
+        elif details:
+            print("(--debug prints the agent's traceback)", file=sys.stderr)
+        if isinstance(e, (AgentError, AgentProcessError, ExternalAgentError)) and out and os.path.isdir(out):
             print(f"finished trials are saved in {out}; fix the agent and continue with --resume", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -127,10 +168,10 @@ def evaluate_baselines(out: str, trials: int | None, workers: int) -> dict[str, 
     from icrl_bench.protocol.evaluation import evaluate
     from icrl_bench.protocol.suites import DEFAULT_SUITES
 
-    # resume=True: a finished folder is only summarised again; an interrupted one is completed.
+    # An existing folder is continued (an interrupted run completed, a finished one summarised again).
     return {
-        name: evaluate(AgentSpec(name), DEFAULT_SUITES, f"{out}/{name}", trials, 0, workers=workers, resume=True,
-                       progress=sys.stderr.isatty())  # fmt: skip
+        name: evaluate(AgentSpec(name), DEFAULT_SUITES, f"{out}/{name}", trials, 0, workers=workers,
+                       resume=os.path.exists(f"{out}/{name}/run.json"), progress=sys.stderr.isatty())  # fmt: skip
         for name in BASELINES
     }
 
@@ -165,53 +206,73 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_lb_validate(args: argparse.Namespace) -> int:
-    """Check submission files (default: every file of the board); list every problem."""
+    """Check submission files (default: every file of the board) and their signatures; list every problem."""
     from pathlib import Path
 
-    from icrl_bench.leaderboard.submission import validate_board
+    from icrl_bench.leaderboard.signing import SigningError
+    from icrl_bench.leaderboard.submission import SubmissionError, submission_paths, validate_board
 
-    paths = [Path(f) for f in args.files] or sorted(Path(args.board, "submissions").glob("*.json"))
-    problems = validate_board(paths, args.secret)
+    try:
+        paths = [Path(f) for f in args.files] or submission_paths(args.board)
+        problems = validate_board(paths, args.board)
+    except (SubmissionError, SigningError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for problem in problems:
         print(problem)
     print(f"{len(paths)} file(s), {len(problems)} problem(s)")
     return 1 if problems else 0
 
 
-def cmd_lb_verify(args: argparse.Namespace) -> int:
-    """Re-run an agent on fresh tasks with a secret seed and mark the submission verified (or not)."""
-    import json
-    from pathlib import Path
+def cmd_lb_keygen(args: argparse.Namespace) -> int:
+    """Make the verifier's Ed25519 key pair: the private key file, and the public key committed in the board."""
+    from icrl_bench.leaderboard.signing import KEY_ENV, SigningError, generate_key
 
+    try:
+        private, public = generate_key(args.private_key, args.board)
+    except SigningError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {private} (private: keep it secret, never commit it) and {public} (public: commit it)")
+    print(f"verify with: {KEY_ENV}=\"$(cat {private})\" icrl-bench leaderboard verify SUBMISSION --agent SPEC")
+    return 0
+
+
+def cmd_lb_verify(args: argparse.Namespace) -> int:
+    """Re-run an agent, isolated, on fresh tasks with a secret seed and sign the submission's verification."""
     from icrl_bench.agents import AgentSpec, AgentSpecError, parse_agent_args
-    from icrl_bench.leaderboard.submission import SubmissionError
+    from icrl_bench.leaderboard.signing import SigningError, take_private_key
+    from icrl_bench.leaderboard.submission import SubmissionError, read_json
     from icrl_bench.leaderboard.verify import verify
+    from icrl_bench.protocol.isolation import AgentProcessError
     from icrl_bench.protocol.runner import AgentError
 
     try:
+        key = take_private_key(args.key_file)  # first: the key leaves the environment before any child starts
         kwargs = parse_agent_args(args.agent_arg)
         if not kwargs and not args.agent_cmd:  # default: the options the submission was made with
-            kwargs = json.loads(Path(args.submission).read_text())["results"]["agent"].get("kwargs") or {}
+            kwargs = read_json(args.submission)["results"]["agent"].get("kwargs") or {}
         recipe = AgentSpec(name=args.agent, kwargs=kwargs, command=args.agent_cmd)
-        block = verify(args.submission, recipe, args.seed, args.trials, args.workers)
-    except (SubmissionError, AgentSpecError, AgentError, OSError, KeyError, ValueError) as e:
+        block = verify(args.submission, recipe, key, args.trials, args.workers, args.isolate_with)
+    except (SubmissionError, SigningError, AgentSpecError, AgentError, AgentProcessError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for suite, r in block["suites"].items():
         print(f"{suite:16} submitted {r['submitted_auc']:.3f}  re-run {r['rerun_auc']:.3f}  "
               f"difference {r['difference']:+.3f}  p {r['p_value']:.3g}  {'ok' if r['consistent'] else 'INCONSISTENT'}")  # fmt: skip
-    print(("verified" if block["verified"] else "NOT verified") + f" ({block['test']})")
+    print(("verified" if block["verified"] else "NOT verified") + f" ({block['test']}); signed with key {block['key_id']}")
     return 0 if block["verified"] else 1
 
 
 def cmd_lb_render(args: argparse.Namespace) -> int:
     """Write the board's README.md and index.html from its submissions."""
     from icrl_bench.leaderboard.render import render
+    from icrl_bench.leaderboard.signing import SigningError
     from icrl_bench.leaderboard.submission import SubmissionError
 
     try:
         paths = render(args.board)
-    except SubmissionError as e:
+    except (SubmissionError, SigningError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for path in paths:
@@ -223,9 +284,15 @@ def cmd_lb_add_baselines(args: argparse.Namespace) -> int:
     """Put the four built-in baselines on the board as verified entries (re-runnable by anyone)."""
     from icrl_bench.agents import AgentSpec
     from icrl_bench.leaderboard.render import render
+    from icrl_bench.leaderboard.signing import SigningError, take_private_key
     from icrl_bench.leaderboard.submission import SubmissionError, submit
     from icrl_bench.leaderboard.verify import verify
 
+    try:
+        key = take_private_key(args.key_file)
+    except SigningError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     evaluate_baselines(args.results, None, args.workers)
     for name in BASELINES:
         out = f"{args.results}/{name}"
@@ -237,7 +304,7 @@ def cmd_lb_add_baselines(args: argparse.Namespace) -> int:
         except SubmissionError as e:
             print(f"error: {e}\n(remove the old baseline files first to re-create them)", file=sys.stderr)
             return 2
-        block = verify(path, AgentSpec(name), args.seed, None, args.workers)
+        block = verify(path, AgentSpec(name), key, None, args.workers)
         print(f"{name}: {path} {'verified' if block['verified'] else 'NOT verified'}")
     render(args.board)
     return 0
@@ -342,6 +409,8 @@ def _add_train_parser(trains: Any, name: str, help: str) -> None:
 
 
 BASELINE_CODE_URL = "../icrl_bench/baselines"  # relative to the leaderboard folder
+ISOLATE_WITH_HELP = ("start the isolated agent through this command, e.g. a container: 'docker run -i --rm "
+                     "--network none IMAGE' (the child is then 'python -m icrl_bench.protocol.isolation' inside it)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -355,14 +424,24 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--suites", default="all", help="comma-separated suite names, or 'all' (default)")
     ev.add_argument("--trials", type=int, default=None, help="trials per suite (default: all 100)")
     ev.add_argument("--seed", type=int, default=0, help="evaluation seed: starts, slips, agent randomness (default 0)")
-    ev.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
+    ev.add_argument("--workers", type=int, default=1,
+                    help="worker processes playing trials (default 1; results do not depend on it)")
     ev.add_argument("--out", help="results folder (default results/<agent>, continued if it holds the same run)")
     ev.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    ev.add_argument("--forced-exploration", choices=["none", "paper"], default="none")
+    ev.add_argument("--overwrite", action="store_true", help="discard an earlier evaluation in --out and start afresh")
+    ev.add_argument("--forced-exploration", choices=["none", "paper"], default="none",
+                    help="none (default): the agent acts from the first step; paper: the paper's random-action schedule")
     ev.add_argument("--step-timeout", type=float, default=10.0, help="seconds per agent call; 0 = no limit")
-    ev.add_argument("--on-invalid-action", choices=["error", "random"], default="error")
+    ev.add_argument("--on-invalid-action", choices=["error", "random"], default="error",
+                    help="error (default): stop, naming the trial; random: replace by a random action and count it")
     ev.add_argument("--batch-size", type=int, default=100, help="trials per call for batched agents")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ev.add_argument("--isolate", action="store_true",
+                    help="run the agent in a child process that sees only what the protocol gives (never the map)")
+    ev.add_argument("--isolate-with", metavar="PREFIX", help=ISOLATE_WITH_HELP)
+    ev.add_argument("--in-process", action="store_true",
+                    help="play in this process (for debuggers); an agent that kills its process then ends the run unreported")
+    ev.add_argument("--debug", action="store_true", help="print the agent's traceback when it fails")
     ev.set_defaults(func=cmd_evaluate)
     base = sub.add_parser("baselines", help="evaluate the built-in baselines on every suite (the README table)")
     base.add_argument("--out", default="results/baselines", help="folder for the four results folders")
@@ -378,28 +457,35 @@ def build_parser() -> argparse.ArgumentParser:
     sm.set_defaults(func=cmd_submit)
     lb = sub.add_parser("leaderboard", help="validate, verify and render the leaderboard")
     lbs = lb.add_subparsers(dest="lb_command", required=True)
-    val = lbs.add_parser("validate", help="check submission files, listing every problem")
+    val = lbs.add_parser("validate", help="check submission files and their signatures, listing every problem")
     val.add_argument("files", nargs="*", help="submission files (default: all in BOARD/submissions)")
-    val.add_argument("--board", default="leaderboard")
-    val.add_argument("--secret", help="the verifier's secret: also check the signatures of blocks made with it")
+    val.add_argument("--board", default="leaderboard", help="leaderboard folder: its keys/ hold the public keys")
     val.set_defaults(func=cmd_lb_validate)
-    ver = lbs.add_parser("verify", help="re-run a submitted agent on fresh tasks with a secret seed")
-    ver.add_argument("submission")
-    ver.add_argument("--agent", help="agent spec, as for evaluate")
-    ver.add_argument("--agent-cmd", help="external agent command")
-    ver.add_argument("--agent-arg", action="append", default=[], metavar="KEY=VALUE")
-    ver.add_argument("--seed", required=True, help="the verifier's secret (any string; only its hash is stored)")
+    key_help = ("the verifier's Ed25519 private key file (default: the PEM text in $ICRL_BENCH_VERIFIER_KEY; "
+                "a file is readable by any process of your user, the variable is erased before the agent starts)")
+    ver = lbs.add_parser("verify", help="re-run a submitted agent, isolated, on fresh tasks with a secret seed; sign")
+    ver.add_argument("submission", help="the submission file (BOARD/submissions/NAME.json), rewritten with the block")
+    ver.add_argument("--agent", help="agent spec, as for evaluate (default: the submission's)")
+    ver.add_argument("--agent-cmd", help="external agent command, as for evaluate")
+    ver.add_argument("--agent-arg", action="append", default=[], metavar="KEY=VALUE",
+                     help="agent option (repeatable; default: the submission's options)")
+    ver.add_argument("--key-file", help=key_help)
+    ver.add_argument("--isolate-with", metavar="PREFIX", help=ISOLATE_WITH_HELP)
     ver.add_argument("--trials", type=int, default=None, help="trials per suite (default: all 100)")
-    ver.add_argument("--workers", type=int, default=1)
+    ver.add_argument("--workers", type=int, default=1, help="worker processes (each with its isolated agent)")
     ver.set_defaults(func=cmd_lb_verify)
+    kg = lbs.add_parser("keygen", help="make a verifier key pair (private file + public key in BOARD/keys)")
+    kg.add_argument("--private-key", required=True, help="where to write the private key (never overwritten)")
+    kg.add_argument("--board", default="leaderboard", help="leaderboard folder for the public key")
+    kg.set_defaults(func=cmd_lb_keygen)
     ren = lbs.add_parser("render", help="write leaderboard/README.md and index.html")
-    ren.add_argument("--board", default="leaderboard")
+    ren.add_argument("--board", default="leaderboard", help="leaderboard folder")
     ren.set_defaults(func=cmd_lb_render)
     ab = lbs.add_parser("add-baselines", help="evaluate, submit and verify the four built-in baselines")
-    ab.add_argument("--seed", required=True, help="verification secret")
-    ab.add_argument("--board", default="leaderboard")
-    ab.add_argument("--results", default="results/baselines")
-    ab.add_argument("--workers", type=int, default=1)
+    ab.add_argument("--key-file", help=key_help)
+    ab.add_argument("--board", default="leaderboard", help="leaderboard folder")
+    ab.add_argument("--results", default="results/baselines", help="folder for the baselines' results")
+    ab.add_argument("--workers", type=int, default=1, help="worker processes")
     ab.set_defaults(func=cmd_lb_add_baselines)
     data = sub.add_parser("data", help="training data for in-context learners")
     datas = data.add_subparsers(dest="data_command", required=True)

@@ -1,6 +1,7 @@
 """Agents that misbehave on purpose, for the protocol tests (loaded as file agents)."""
 
 import os
+import signal
 import time
 
 from icrl_bench.baselines import ExplorerAgent
@@ -24,14 +25,23 @@ class Slow(Agent):
 
 
 class InterruptedExplorer(ExplorerAgent):
-    """An explorer that hits Ctrl-C when it starts its trial number $ICRL_TEST_INTERRUPT_AT."""
+    """An explorer during which the user hits Ctrl-C (a real SIGINT) when it starts its trial number
+    $ICRL_TEST_INTERRUPT_AT."""
 
     def begin_trial(self, info):
         self.started = getattr(self, "started", 0) + 1
         at = os.environ.get("ICRL_TEST_INTERRUPT_AT")
         if at is not None and self.started == int(at):
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the signal arrives
         super().begin_trial(info)
+
+
+class Interrupting(Agent):
+    """Raises KeyboardInterrupt itself: an agent error, not the user's Ctrl-C."""
+
+    def act(self, obs):
+        raise KeyboardInterrupt
 
 
 class BatchedExplorer:

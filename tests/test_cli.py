@@ -39,7 +39,7 @@ def test_the_main_command_needs_no_torch():
         "from icrl_bench.cli import main\n"
         "assert main(['evaluate', 'random', '--suites', 'id', '--trials', '2', '--out', sys.argv[1], '--no-progress']) == 0\n"
         "assert main(['train', 'dqn', '--data', 'x', '--out', sys.argv[1] + '-t']) == 2\n"
-        "assert main(['evaluate', 'icrl-dqn-small', '--suites', 'id', '--trials', '1', '--out', sys.argv[1] + '-m']) == 2\n"
+        "assert main(['evaluate', 'icrl-dqn-small', '--suites', 'id', '--trials', '1', '--out', sys.argv[1] + '-m', '--in-process']) == 2\n"  # torch hidden in this process only
     )
     import tempfile
 

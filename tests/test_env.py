@@ -185,5 +185,5 @@ def test_make_accepts_generator_kwargs_and_rejects_unknown_ones():
     paper = gym.make("ICRLFrozenLakeStitchingPaper-v0", max_steps=7)
     paper.reset(seed=0)
     assert paper.unwrapped.task.max_steps == 7 and paper.unwrapped.task.rows[0] == "HHFF"
-    with pytest.raises(ValueError, match="must be a probability"):
+    with pytest.raises(ValueError, match=r"p_hole must be a number in \[0, 1\]"):
         gym.make("ICRLFrozenLake-v0", p_hole=-1)

@@ -68,10 +68,17 @@ def test_tile_counts_match_the_paper():
     [
         ({"height": (5, 3)}, "1 <= low <= high"),
         ({"width": 4}, "pair of integers"),
-        ({"p_hole": 1.5}, "p_hole must be a probability"),
+        ({"p_hole": 1.5}, r"p_hole must be a number in \[0, 1\]"),
         ({"p_goal": 0.0}, "must be positive"),
         ({"min_hops": 0}, "min_hops must be a positive integer"),
+        ({"min_hops": 4.0}, "min_hops must be a positive integer"),
+        ({"min_hops": 25}, "largest feasible min_hops is 24"),
         ({"success_rate": 2.0}, "success_rate"),
+        ({"p_hole": "0.2"}, r"p_hole must be a number in \[0, 1\], got '0.2'"),
+        ({"p_goal": False}, r"p_goal must be a number in \[0, 1\], got False"),
+        ({"permute_actions": "yes"}, "permute_actions must be True or False"),
+        ({"height": (3, 33)}, r"height=\(3, 33\) is too large: generated maps have at most 32"),
+        ({"height": (1, 1), "width": (1, 1)}, "no room for a start and a goal"),
     ],
 )
 def test_bad_generator_arguments_are_rejected(kwargs, message):
@@ -80,5 +87,8 @@ def test_bad_generator_arguments_are_rejected(kwargs, message):
 
 
 def test_impossible_distribution_fails_loudly_instead_of_looping():
-    with pytest.raises(InvalidTaskError, match="no valid map"):
-        MapGenerator(height=(1, 1), width=(2, 3), min_hops=4).sample(0)
+    with pytest.raises(ValueError, match="largest feasible min_hops is 2"):
+        MapGenerator(height=(1, 1), width=(2, 3), min_hops=4)  # no 1x3 map has a 4-move path: rejected at once
+    # A 2x2 map has no shortest path of 3 moves, though 3 <= 2 * 2 - 1: the sampler gives up after a fixed budget.
+    with pytest.raises(InvalidTaskError, match="no valid map in [0-9,]+ candidates"):
+        MapGenerator(height=(2, 2), width=(2, 2), min_hops=3).sample(0)

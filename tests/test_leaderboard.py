@@ -24,6 +24,27 @@ META = {"authors": "Tests", "code_url": "https://example.org/code", "model_size"
 
 
 @pytest.fixture(scope="module")
+def key():
+    """A verifier's private key for the tests (boards commit its public key with `commit_key`)."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    return ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))  # fixed: verification seeds are stable
+
+
+def commit_key(board, key):
+    """Put the public half of `key` in BOARD/keys, as a maintainer commits it."""
+    from cryptography.hazmat.primitives import serialization
+
+    from icrl_bench.leaderboard.signing import key_id
+
+    folder = Path(board) / "keys"
+    folder.mkdir(parents=True, exist_ok=True)
+    public = key.public_key()
+    (folder / f"{key_id(public)}.pem").write_bytes(
+        public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+@pytest.fixture(scope="module")
 def small_file(tmp_path_factory):
     """3 trials per suite: fast to validate many times (the fuzzer)."""
     out = tmp_path_factory.mktemp("explorer-small")
@@ -165,61 +186,113 @@ def test_welch_p_value():
     assert 0.0 < welch_p_value(same, same + 0.1) < 1.0
 
 
-def test_verify_confirms_an_honest_entry_and_exposes_a_false_one(results_file, tmp_path):
+def test_verify_confirms_an_honest_entry_and_exposes_a_false_one(results_file, tmp_path, key):
     board = tmp_path / "board"
     path = submit(results_file, "explorer", META, board)
-    block = verify(path, AgentSpec("explorer"), "s3cret", trials=20)
-    assert block["verified"], block
-    assert block["seed_sha256"] != "s3cret" and len(block["seed_sha256"]) == 64
+    block = verify(path, AgentSpec("explorer"), key, trials=20)
+    assert block["verified"] and block["isolated"], block
+    assert len(block["seed_sha256"]) == 64 and len(block["signature"]) == 88
     assert block["trials"] == {s: 20 for s in SUITES}
     assert json.loads(path.read_text())["verification"] == block
-    assert validate_board([path]) == []
-    assert validate_board([path], secret="s3cret") == []  # the block carries the secret's signature
-    block = verify(path, AgentSpec("random"), "s3cret", trials=20)  # not the agent that made these results
+    # Only a key the board commits makes a block count.
+    assert any("not among the board's committed keys" in p for p in validate_board([path], board))
+    commit_key(board, key)
+    assert validate_board([path], board) == []
+    block = verify(path, AgentSpec("random"), key, trials=20)  # not the agent that made these results
     assert not block["verified"]
     assert block["suites"]["id"]["difference"] < -0.5 and not block["suites"]["id"]["consistent"]
+    assert validate_board([path], board) == []  # a signed "not verified" is a valid entry, shown unverified
 
 
-def test_forged_or_stale_verification_blocks_are_caught(results_file, tmp_path):
+def test_verification_blocks_cannot_be_forged_or_edited(results_file, tmp_path, key):
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from icrl_bench.leaderboard.signing import sign_block
+
     board = tmp_path / "board"
+    commit_key(board, key)
     path = submit(results_file, "explorer", META, board)
-    verify(path, AgentSpec("explorer"), "s3cret", trials=10)
-    data = json.loads(path.read_text())
-    # Hand-written "verified": the signature does not match the verifier's secret.
-    data["verification"]["signature"] = "0" * 64
-    path.write_text(json.dumps(data))
-    assert any("bad signature" in p for p in validate_board([path], secret="s3cret"))
-    # Results edited after verification.
-    data = json.loads(path.read_text())
-    data["results"]["records"]["id"][0]["wall_time"] += 1.0
-    data["results"]["records"]["id"][0]["episodes"][0]["forced_random"] = 0  # unchanged value, new hash via time
-    data["results"]["summary"]["id"]["wall_time"] += 1.0
-    data["results"]["summary"]["id"]["steps_per_second"] = data["results"]["summary"]["id"]["steps"] / data["results"]["summary"]["id"]["wall_time"]
-    first = data["results"]["records"]["id"][0]["episodes"]
-    first[0], first[1] = first[1], first[0]  # reorder: the records hash changes
-    path.write_text(json.dumps(data))
-    assert any("results changed after verification" in p or "start tile" in p for p in validate_board([path]))
+    verify(path, AgentSpec("random"), key, trials=10)  # signed, and honestly "not verified"
+    original = json.loads(path.read_text())
+    assert original["verification"]["verified"] is False
+
+    def problems_after(edit):
+        data = json.loads(json.dumps(original))
+        edit(data)
+        path.write_text(json.dumps(data))
+        return validate_board([path], board)
+
+    def flip(data):
+        data["verification"]["verified"] = True
+
+    def redate(data):
+        data["verification"]["date"] = "2030-01-01"
+
+    def rereport(data):
+        data["verification"]["suites"]["id"]["consistent"] = True
+
+    def unprivilege(data):
+        data["results"]["agent"]["privileged"] = True
+
+    def rename(data):
+        data["meta"]["name"] = "explorer (official)"
+
+    def reorder(data):  # canonical order: reordering alone does not break the signature ...
+        data["results"]["records"]["id"].reverse()
+
+    def own_key(data):  # ... but a block signed with any key the board does not commit does not count
+        forged = {k: v for k, v in data["verification"].items() if k not in ("key_id", "entry_hash", "signature")}
+        forged["verified"] = True
+        data["verification"] = sign_block(forged, data, ed25519.Ed25519PrivateKey.generate())
+
+    for edit, expected in ((flip, "signature does not check"), (redate, "signature does not check"),
+                           (rereport, "signature does not check"), (rename, "changed after it was verified"),
+                           (unprivilege, "changed after it was verified"),
+                           (own_key, "not among the board's committed keys")):  # fmt: skip
+        found = problems_after(edit)
+        assert any(expected in p for p in found), (edit.__name__, found)
+    assert problems_after(reorder) == []
+    assert problems_after(lambda d: d.update(verification=None)) == []  # the claim removed: a valid, unverified entry
+    assert any("date must be YYYY-MM-DD" in p for p in problems_after(
+        lambda d: d["verification"].update(date="<img src=x onerror=alert(1)>")))
 
 
-def test_an_agent_shown_the_map_cannot_verify_an_unprivileged_entry(tmp_path):
+def test_duplicates_are_found_whatever_the_order(results_file, tmp_path):
+    board = tmp_path / "board"
+    submit(results_file, "explorer", META, board)
+    data = json.loads(results_file.read_text())
+    for suite in data["records"]:
+        data["records"][suite].reverse()
+    data["records"] = dict(reversed(list(data["records"].items())))
+    data["agent"].update(name="mine:Agent", label="mine")
+    (tmp_path / "reordered.json").write_text(json.dumps(data, sort_keys=True))
+    with pytest.raises(SubmissionError, match="already on the board"):
+        submit(tmp_path / "reordered.json", "a new entry", META, board)
+
+
+def test_an_agent_shown_the_map_cannot_verify_an_unprivileged_entry(tmp_path, key):
     out = tmp_path / "oracle"
     evaluate(AgentSpec("oracle"), ["stitching-paper"], out, progress=False)
     data = json.loads((out / "results.json").read_text())
     data["agent"].update(privileged=False, name="my_agent:Agent", label="my-agent")  # hides the privilege
     (out / "hidden.json").write_text(json.dumps(data))
     path = submit(out / "hidden.json", "hidden oracle", META, tmp_path / "board")
-    block = verify(path, AgentSpec("oracle"), "k", trials=10)
+    block = verify(path, AgentSpec("oracle"), key, trials=10)
     assert not block["verified"] and "privilege differs" in block["test"]
 
 
 def make_board(tmp_path, names, suites=("stitching-paper", "stitching"), verify_names=()):
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
     board = tmp_path / "board"
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    commit_key(board, key)
     for name in names:
         out = tmp_path / name
         evaluate(AgentSpec(name), list(suites), out, progress=False)
         path = submit(out / "results.json", f"baseline: {name}", META, board)
         if name in verify_names:
-            verify(path, AgentSpec(name), "k", trials=20)
+            verify(path, AgentSpec(name), key, trials=20)
     return board
 
 
@@ -227,7 +300,7 @@ def test_render_ranks_verified_entries_first_and_writes_a_self_contained_page(tm
     board = make_board(tmp_path, ["random", "explorer", "oracle", "qlearning"], verify_names=("random",))
     readme, page = render(board)
     table = [line for line in readme.read_text().splitlines() if line.startswith("| ")]
-    names = [row.split(" | ")[1] for row in table[1:]]
+    names = [re.sub(r"\\(.)", r"\1", row.split(" | ")[1]) for row in table[1:]]  # Markdown escapes undone
     assert names == ["baseline: random", "baseline: explorer", "baseline: qlearning", "baseline: oracle"]
     assert table[-1].startswith("| ceiling |") and "| default |" in table[1]
     text = page.read_text()
@@ -236,17 +309,29 @@ def test_render_ranks_verified_entries_first_and_writes_a_self_contained_page(tm
 
 
 def test_names_cannot_break_the_table_or_the_page(tmp_path):
+    from markdown_it import MarkdownIt
+
     out = tmp_path / "r"
     evaluate(AgentSpec("random"), ["stitching-paper"], out, progress=False)
-    evil = '<!--<script> a | b "><img src=x onerror=alert(1)>'
+    evil = '<!--<script> a | b "><img src=x onerror=alert(1)> [official #1](https://evil.example) ![t](https://e.x/t.png)'
     submit(out / "results.json", evil, {**META, "authors": "</script><script>alert(1)</script>"}, tmp_path / "board")
     readme, page = render(tmp_path / "board")
-    row = [line for line in readme.read_text().splitlines() if line.startswith("| 1 |")][0]
-    assert row.count(" | ") == len(row.split(" | ")) - 1 and "<img" not in row and "\\|" in row
+    shown = MarkdownIt("commonmark").enable("table").render(readme.read_text())  # what a reader of the board sees
+    row = shown[shown.index("<tbody>"):shown.index("</tbody>")]
+    assert row.count("<td") == 16  # the name did not add a column
+    assert "<img" not in shown and "<script" not in shown and "evil.example\"" not in shown
+    assert [href for href in re.findall(r'href="([^"]*)"', shown)] == ["https://example.org/code"]
+    assert html_unescape(re.findall(r"<td>(.*?)</td>", row)[1]) == evil  # shown exactly as written
     text = page.read_text()
     data = text[text.index('<script id="board-data"'):]
     data = data[: data.index("</script>")]
     assert "<!--" not in data and "<img" not in data and "</script" not in data[10:]
+
+
+def html_unescape(text):
+    import html
+
+    return html.unescape(text)
 
 
 def chromium():
@@ -319,9 +404,23 @@ def test_the_committed_leaderboard_is_valid_verified_and_rendered(tmp_path):
     root = Path(__file__).resolve().parents[1] / "leaderboard"
     paths = sorted((root / "submissions").glob("*.json"))
     assert {p.stem for p in paths} >= {"baseline-random", "baseline-qlearning", "baseline-explorer", "baseline-oracle"}
-    assert validate_board(paths) == []  # includes: each verification block belongs to its results
+    assert validate_board(paths, root) == []  # every block's signature checks against a committed key
     for path in paths:
         assert json.loads(path.read_text())["verification"]["verified"], path
-    rows = board_entries(paths)
+    rows = board_entries(paths, root)
     assert (root / "README.md").read_text() == render_markdown(rows)  # re-render after every change
     assert (root / "index.html").read_text() == render_html(rows)
+
+
+def test_every_attack_on_a_verified_entry_is_caught():
+    """The fuzzer's board attacks (benchmarks/validation_fuzz.py), each kind twice, and every odd file."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        from validation_fuzz import fuzz_board
+    finally:
+        sys.path.pop(0)
+    from icrl_bench.leaderboard.mutations import BOARD_MUTATIONS, ODD_FILES
+
+    tried, caught, holes = fuzz_board(2 * len(BOARD_MUTATIONS), seed=3)
+    assert holes == []
+    assert tried == caught and len(tried) == len(BOARD_MUTATIONS) + len(ODD_FILES)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from icrl_bench.protocol.metrics import bootstrap_ci, interquartile_mean, suite_metrics
-from icrl_bench.protocol.runner import EpisodeRecord, TrialRecord
+from icrl_bench.protocol.records import EpisodeRecord, TrialRecord
 
 
 def trial(successes, steps=None, shortest=2, optimal=1.0, invalid=0):

@@ -1,5 +1,6 @@
 """The protocol end to end: determinism, resume, faulty agents, agent specs, baselines' anchor numbers."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -66,6 +67,7 @@ def test_resume_after_interruption_gives_the_uninterrupted_results(tmp_path, mon
         ("Raising", r"suite 'id', trial 0, episode 0, step 0: the agent raised ZeroDivisionError: boom"),
         ("Invalid", r"suite 'id', trial 0, episode 0, step 0: the agent returned the invalid action 7"),
         ("Exiting", r"suite 'id', trial 0, episode 0, step 0: the agent called exit\(3\)"),
+        ("Interrupting", r"trial 0, episode 0, step 0: the agent raised KeyboardInterrupt \(no Ctrl-C was pressed\)"),
         ("NoneBatch", r"act_batch returned None; expected a sequence of 1 actions"),
         ("Slow", r"suite 'id', trial 0, episode 0, step 0: the agent took longer than the per-step limit of 0.2 s"),
         ("BusyLoop", r"took longer than the per-step limit of 0.2 s"),
@@ -131,6 +133,29 @@ def test_forced_exploration_follows_the_paper_schedule():
     assert forced[:, 20:].sum() == 0  # last ten: the agent's own
     assert 0 < forced[:, 2:20].sum() < steps[:, 2:20].sum()
     assert success(recs)[:, 20:].mean() == 1.0
+
+
+def test_runner_and_validator_agree_on_greedy_only_suites():
+    from icrl_bench.leaderboard.validate import _check_forced_exploration
+
+    assert [name for name, s in SUITES.items() if s.greedy_only] == ["stitching-paper", "stitching"]
+    paper = ProtocolOptions(forced_exploration="paper")
+    greedy = SUITES["stitching"]
+    explored = dataclasses.replace(greedy, greedy_only=False)  # same name, same hash: only the field differs
+    assert explored.hash == greedy.hash
+    played = {s.greedy_only: list(run_trials(AgentSpec("random").build(), s, range(5), options=paper))
+              for s in (greedy, explored)}  # fmt: skip
+    assert sum(e.forced_random for r in played[True] for e in r.episodes) == 0
+    assert sum(e.forced_random for r in played[False] for e in r.episodes) > 0  # episodes 1-2 are all random
+
+    def problems(suite, recs):
+        out = []
+        for r in recs:
+            _check_forced_exploration(suite, r, paper.to_dict(), f"trial {r.trial}", out.append)
+        return out
+
+    assert problems(greedy, played[True]) == [] and problems(explored, played[False]) == []
+    assert problems(greedy, played[False]) and problems(explored, played[True])  # and each rejects the other's
 
 
 @pytest.mark.parametrize("suite", [s for s in SUITES if s != "ood-slippery"])

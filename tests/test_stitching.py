@@ -63,3 +63,21 @@ def test_small_step_limits_redraw_instead_of_failing():
     gym.make("ICRLFrozenLakeStitching-v0", max_steps=12).reset(seed=92)
     with pytest.raises(ValueError, match="at least min_hops"):
         StitchingGenerator(max_steps=3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"p_hole": "0.2"}, r"p_hole must be a number in \[0, 1\]"),
+        ({"p_hole": 0.0}, "above 0 and below 1"),
+        ({"p_hole": 1.0}, "above 0 and below 1"),
+        ({"min_hops": 36}, "largest feasible min_hops is 35"),
+        ({"min_hops": "4"}, "min_hops must be a positive integer"),
+        ({"max_steps": 12.0}, "max_steps must be a positive integer"),
+        ({"height": (4, 33)}, "at most 32 rows and columns"),
+        ({"height": (1, 1), "width": (1, 5)}, "at least 6 tiles"),
+    ],
+)
+def test_bad_stitching_arguments_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        StitchingGenerator(**kwargs)

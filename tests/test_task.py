@@ -52,6 +52,8 @@ def test_json_and_pickle_round_trip():
         (("SHF", "HFG"), "start at row 0, column 0 (tile 0) cannot reach any goal"),
         ((), "empty"),
         ("", "empty"),
+        ("SFF//FFG", "the map 'SFF//FFG' has an empty row 1"),
+        (("SFF", "", "FFG"), "has an empty row 1"),
     ],
 )
 def test_broken_maps_say_what_is_wrong(rows, message):
@@ -65,6 +67,8 @@ def test_broken_maps_say_what_is_wrong(rows, message):
         ({"success_rate": 1.5}, "success_rate must be a number in"),
         ({"action_permutation": (0, 0, 1, 2)}, "permutation of"),
         ({"max_steps": 0}, "max_steps must be a positive integer"),
+        ({"max_steps": "100"}, "max_steps must be a positive integer"),
+        ({"success_rate": "0.5"}, "success_rate must be a number in"),
         ({"demonstrations": (Demonstration(2, (1,)),)}, "not a frozen or start tile"),
         ({"demonstrations": (Demonstration(0, (2, 2, 2)),)}, "goes on after the episode ended"),
         ({"demonstrations": (Demonstration(0, (7,)),)}, "outside 0..3"),

@@ -1,5 +1,7 @@
 """Trial semantics: which task each episode is played on, and what the agent may learn from info."""
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -166,3 +168,27 @@ def test_hand_set_np_random_still_seeds_the_task_stream():
     env.np_random = np.random.default_rng(0)
     obs, info = env.reset()
     assert 0 <= obs < env.observation_space.n and info["trial_episode"] == 0
+
+
+def test_task_for_switches_at_the_nonstationary_change():
+    from icrl_bench.agents import AgentSpec
+    from icrl_bench.protocol import run_trials
+    from icrl_bench.protocol.runner import paper_exploration_schedule
+    from icrl_bench.protocol.suites import SUITES
+
+    suite = SUITES["nonstationary"]
+    first, second = suite.tasks[3]
+    assert first.map_id != second.map_id
+    assert [suite.task_for(3, k) for k in (0, 29, 30, 59)] == [first, first, second, second]
+    assert [suite.task_index(k) for k in (0, 29, 30, 59)] == [0, 0, 1, 1]
+    assert all(SUITES["id"].task_for(3, k) is SUITES["id"].tasks[3][0] for k in range(30))  # stationary: one task
+    assert dataclasses.replace(suite, n_trials=2).task_for(3, 30) == second  # trials beyond the cached list
+    # The forced-exploration schedule restarts with the new task.
+    assert paper_exploration_schedule(suite)[18:33] == (0.9,) * 2 + (1.0,) * 10 + (0.0, 0.0, 0.1)
+    # The runner plays exactly those tasks: each episode's shortest path is that of task_for's map.
+    (record,) = run_trials(AgentSpec("oracle").build(), suite, [3])
+    assert record.task_ids == [first.task_id, second.task_id]
+    for k, e in enumerate(record.episodes):
+        assert e.shortest == suite.task_for(3, k).goal_distances[e.start] and e.success == 1
+    old = first.goal_distances
+    assert any(e.start >= len(old) or old[e.start] != e.shortest for e in record.episodes[30:])  # not the old map

@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from icrl_bench.envs.dynamics import FROZEN, GOAL, TaskTables, compile_task
-from icrl_bench.envs.generator import MapGenerator
+from icrl_bench.envs.generator import MAX_MAP_SIZE, MapGenerator, check_flag
 from icrl_bench.envs.rendering import MapPainter, render_ansi
 from icrl_bench.envs.schedule import EpisodeStart, FixedTask, TaskSchedule, TaskSource
 from icrl_bench.envs.stitching import StitchingGenerator
@@ -37,9 +37,14 @@ def fitting_task(task: TaskSpec | dict | str, max_height: int, max_width: int) -
     if spec.nrow > max_height or spec.ncol > max_width:
         raise InvalidTaskError(
             f"task is {spec.nrow}x{spec.ncol} but this env's maps are at most {max_height}x{max_width}: "
-            "make the env with larger height/width ranges"
+            f"make the env with larger height/width ranges (up to {MAX_MAP_SIZE}), or with this task as its task="
         )
     return spec
+
+
+def new_task_option(options: dict[str, Any]) -> bool:
+    """The reset option ``new_task`` (default False): True or False, never just any truthy value."""
+    return check_flag("reset option new_task", options.get("new_task", False))
 
 
 def task_seed(env: gym.Env) -> int:
@@ -53,6 +58,7 @@ def make_source(task: TaskSpec | dict | str | None = None, stitching: bool = Fal
 
     A fixed task accepts only ``max_steps`` (it replaces the task's own step limit).
     """
+    stitching = check_flag("stitching", stitching)
     if task is not None:
         spec = as_task(task)
         extra = sorted(set(generator_kwargs) - {"max_steps"})
@@ -107,7 +113,8 @@ class ICRLFrozenLakeEnv(gym.Env):
     - `reset(options={"new_task": True})`: starts a trial on the next task of the stream.
     - `episodes_per_task=K`: a new trial (new task) every K episodes, for RL^2-style training.
     - `change_every=K`: the task changes inside the trial every K episodes, without a signal (non-stationary);
-      `change_kind` is `resample` (fresh map, default), `mutate`, `move_goal` or `permute`.
+      `change_kind` is `resample` (fresh map, default), `mutate`, `move_goal` or `permute`. `change_kind` needs
+      `change_every`, and `n_mutations` (tiles flipped per change, default 2) needs `change_kind="mutate"`.
 
     ## Randomness
     Gymnasium's `np_random` drives the dynamics exactly as in `FrozenLake-v1` (one uniform draw per reset for
@@ -124,7 +131,9 @@ class ICRLFrozenLakeEnv(gym.Env):
     `render_mode` (`ansi`, `rgb_array`, `human`); `task` (a fixed task); `stitching` (draw generated stitching
     tasks); `episodes_per_task`, `change_every`, `change_kind`, `n_mutations` (schedule); any argument of
     `MapGenerator` (`height`, `width`, `p_start`, `p_goal`, `p_hole`, `min_hops`, `success_rate`,
-    `permute_actions`, `max_steps`) or of `StitchingGenerator` when `stitching=True`.
+    `permute_actions`, `max_steps`) or of `StitchingGenerator` when `stitching=True`. Wrong types are errors,
+    never coerced; generated maps are at most `MAX_MAP_SIZE` (32) tiles high and wide, and settings that
+    (almost) never give a valid map fail within a second, naming the parameters to change.
 
     ## Version History
     - v0: first version.
@@ -140,8 +149,8 @@ class ICRLFrozenLakeEnv(gym.Env):
         stitching: bool = False,
         episodes_per_task: int | None = None,
         change_every: int | None = None,
-        change_kind: str = "resample",
-        n_mutations: int = 2,
+        change_kind: str | None = None,
+        n_mutations: int | None = None,
         **generator_kwargs: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -171,15 +180,13 @@ class ICRLFrozenLakeEnv(gym.Env):
         unknown = sorted(set(options) - set(RESET_OPTIONS))
         if unknown:
             raise ValueError(f"unknown reset option(s) {unknown}; allowed: {list(RESET_OPTIONS)}")
-        new_task = options.get("new_task", False)
-        if not isinstance(new_task, (bool, np.bool_)):
-            raise ValueError(f"reset option new_task must be True or False, got {new_task!r}")
+        new_task = new_task_option(options)
         # Validate before touching any state: a bad option leaves the env as it was.
         task = fitting_task(options["task"], self.max_height, self.max_width) if "task" in options else None
         super().reset(seed=seed)
         if seed is not None or self.schedule.rng is None:
             self.schedule.seed(task_seed(self))
-        start = self.schedule.next_episode(self._trial_episode, task=task, new_task=bool(new_task) or seed is not None)
+        start = self.schedule.next_episode(self._trial_episode, task=task, new_task=new_task or seed is not None)
         self._trial_episode = start.trial_episode
         self._begin(start)
         return self._s, start.info()

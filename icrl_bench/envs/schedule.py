@@ -23,7 +23,7 @@ from typing import Any, Iterator, Protocol
 import numpy as np
 
 from icrl_bench.envs.generator import RngLike, as_rng
-from icrl_bench.envs.task import InvalidTaskError, TaskSpec
+from icrl_bench.envs.task import InvalidTaskError, TaskSpec, check_integer
 
 CHANGE_KINDS = ("resample", "mutate", "move_goal", "permute")
 _MAX_TRIES = 1000
@@ -164,21 +164,40 @@ class TaskSchedule:
         source: TaskSource,
         episodes_per_task: int | None = None,
         change_every: int | None = None,
-        change_kind: str = "resample",
-        n_mutations: int = 2,
+        change_kind: str | None = None,
+        n_mutations: int | None = None,
     ) -> None:
-        for name, value in (("episodes_per_task", episodes_per_task), ("change_every", change_every)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-        if change_kind not in CHANGE_KINDS:
-            raise ValueError(f"unknown change_kind {change_kind!r}; choose one of {CHANGE_KINDS}")
-        if n_mutations < 1:
-            raise ValueError(f"n_mutations must be at least 1, got {n_mutations!r}")
+        """`change_kind` (default ``resample``) needs `change_every`; `n_mutations` (default 2) needs
+        ``change_kind="mutate"`` and is at most the frozen and hole tiles of the source's largest map."""
+        self.episodes_per_task, self.change_every = (
+            None if value is None else check_integer(name, value)
+            for name, value in (("episodes_per_task", episodes_per_task), ("change_every", change_every))
+        )
+        if change_kind is not None:
+            if not isinstance(change_kind, str) or change_kind not in CHANGE_KINDS:
+                raise ValueError(f"unknown change_kind {change_kind!r}; choose one of {CHANGE_KINDS}")
+            if change_every is None:
+                raise ValueError(
+                    f"change_kind={change_kind!r} needs change_every: the task changes inside a trial only every "
+                    "change_every episodes; pass change_every too, or drop change_kind"
+                )
+        if n_mutations is not None:
+            if change_kind != "mutate":
+                raise ValueError(
+                    f"n_mutations={n_mutations!r} needs change_kind='mutate' (and change_every): it is the number of "
+                    "tiles a mutation flips"
+                )
+            h, w = source.max_height, source.max_width
+            n_mutations = check_integer(
+                "n_mutations",
+                n_mutations,
+                high=max(h * w - 2, 0),
+                why=f"a map of at most {h}x{w} tiles has at most {max(h * w - 2, 0)} frozen or hole tiles to flip "
+                "(every map has a start and a goal)",
+            )
         self.source = source
-        self.episodes_per_task = episodes_per_task
-        self.change_every = change_every
-        self.change_kind = change_kind
-        self.n_mutations = n_mutations
+        self.change_kind = change_kind or "resample"
+        self.n_mutations = n_mutations or 2
         self.rng: np.random.Generator | None = None
         self.task: TaskSpec | None = None
         self._draws: Iterator[TaskSpec] | None = None

@@ -64,9 +64,39 @@ def as_integer(value: Any) -> int:
     return operator.index(value)
 
 
+# Argument checks, one function per rule; `error` is the exception type the caller raises (ValueError for
+# constructor arguments, InvalidTaskError for task fields). Wrong types are errors, never coerced.
+
+
+def check_integer(
+    name: str, value: Any, high: int | None = None, why: str = "", error: type[ValueError] = ValueError
+) -> int:
+    """`value` as an int in [1, high] (Python or numpy integer, never a bool, float or string).
+
+    The message names `name`; above `high` it says why (`why`) and names `high` as the largest feasible value.
+    """
+    try:
+        number = as_integer(value)
+    except TypeError:
+        number = 0
+    if number < 1:
+        raise error(f"{name} must be a positive integer, got {value!r}")
+    if high is not None and number > high:
+        raise error(f"{name}={number} is impossible: {why}, so the largest feasible {name} is {high}")
+    return number
+
+
+def check_probability(name: str, value: Any, error: type[ValueError] = ValueError) -> float:
+    """`value` as a float in [0, 1] (a real number, never a bool or a string); `error` naming `name` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+        raise error(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 def _as_rows(rows: str | Sequence[str]) -> tuple[str, ...]:
+    """The rows of a map string (rows separated by one ``/`` or by whitespace) or of a sequence of row strings."""
     if isinstance(rows, str):
-        parts = rows.replace("/", " ").split()
+        parts = [p for chunk in rows.split("/") for p in (chunk.split() or [""])] if rows.strip() else []
     elif isinstance(rows, (list, tuple)):
         parts = list(rows)
     else:
@@ -74,6 +104,9 @@ def _as_rows(rows: str | Sequence[str]) -> tuple[str, ...]:
     for i, row in enumerate(parts):
         if not isinstance(row, str):
             raise InvalidTaskError(f"row {i} is {row!r}, not a string of S/F/H/G letters")
+        if not row and parts != [""]:
+            fix = "separate rows by a single '/'" if isinstance(rows, str) else "remove it"
+            raise InvalidTaskError(f"the map {rows!r} has an empty row {i} (counting from 0): {fix}")
     return tuple(parts)
 
 
@@ -158,10 +191,7 @@ class TaskSpec:
         self._validate_demonstrations()
 
     def _validate_dynamics(self) -> None:
-        rate = self.success_rate
-        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= rate <= 1.0:
-            raise InvalidTaskError(f"success_rate must be a number in [0, 1], got {rate!r}")
-        object.__setattr__(self, "success_rate", float(rate))
+        object.__setattr__(self, "success_rate", check_probability("success_rate", self.success_rate, InvalidTaskError))
         if self.action_permutation is not None:
             try:
                 perm = tuple(as_integer(a) for a in self.action_permutation)
@@ -173,13 +203,7 @@ class TaskSpec:
                 )
             # The identity is no permutation: one task, one id.
             object.__setattr__(self, "action_permutation", None if perm == (0, 1, 2, 3) else perm)
-        try:
-            steps = as_integer(self.max_steps)
-        except (TypeError, ValueError):
-            steps = 0
-        if steps < 1:
-            raise InvalidTaskError(f"max_steps must be a positive integer, got {self.max_steps!r}")
-        object.__setattr__(self, "max_steps", steps)
+        object.__setattr__(self, "max_steps", check_integer("max_steps", self.max_steps, error=InvalidTaskError))
 
     def _validate_demonstrations(self) -> None:
         try:

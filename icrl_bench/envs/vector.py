@@ -17,7 +17,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from icrl_bench.envs.dynamics import FROZEN, GOAL, compile_task
-from icrl_bench.envs.frozen_lake import RESET_OPTIONS, fitting_task, make_source
+from icrl_bench.envs.frozen_lake import RESET_OPTIONS, fitting_task, make_source, new_task_option
 from icrl_bench.envs.rendering import MapPainter, render_ansi
 from icrl_bench.envs.schedule import TaskSchedule
 from icrl_bench.envs.task import TaskSpec
@@ -46,8 +46,8 @@ class ICRLFrozenLakeVectorEnv(VectorEnv):
         stitching: bool = False,
         episodes_per_task: int | None = None,
         change_every: int | None = None,
-        change_kind: str = "resample",
-        n_mutations: int = 2,
+        change_kind: str | None = None,
+        n_mutations: int | None = None,
         **generator_kwargs: Any,
     ) -> None:
         if not isinstance(num_envs, int) or num_envs < 1:
@@ -215,9 +215,7 @@ class ICRLFrozenLakeVectorEnv(VectorEnv):
         idx = np.flatnonzero(mask)
         if "task" in options and "tasks" in options:
             raise ValueError("give either 'task' (for every sub-env) or 'tasks' (one per sub-env), not both")
-        new_task = options.get("new_task", False)
-        if not isinstance(new_task, (bool, np.bool_)):
-            raise ValueError(f"reset option new_task must be True or False, got {new_task!r}")
+        new_task = new_task_option(options)
         # Validate every option before touching any state: a bad option leaves the env as it was.
         forced: list[TaskSpec | None] | None = None
         if "task" in options:

@@ -1,4 +1,5 @@
-"""Mutations of a valid submission, each of which the validator must reject (a fuzzer for `validate`).
+"""Mutations of a valid submission, each of which the validator must reject (a fuzzer for `validate`), and
+attacks on a verified board entry (`board_mutants`, `write_odd_file`).
 
 Kinds: a field dropped or given the wrong type (anywhere: top level, suite, record, episode, summary); a summary
 number edited; a record number edited; a trial removed or duplicated; a suite's hash, version or trial count
@@ -13,7 +14,7 @@ import random
 from typing import Any, Callable, Iterator
 
 from icrl_bench.protocol.metrics import suite_metrics
-from icrl_bench.protocol.runner import TrialRecord
+from icrl_bench.protocol.records import TrialRecord
 from icrl_bench.protocol.suites import SUITES
 
 
@@ -156,3 +157,126 @@ def mutants(submission: dict, n: int, seed: int = 0) -> Iterator[tuple[str, str,
         if mutant != submission:
             made += 1
             yield kind, description, mutant
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Attacks on a verified board entry: each must make the entry invalid, except removing the verification block,
+# which only withdraws a claim (the entry is then listed as unverified).
+
+INJECTIONS = (
+    "javascript&colon;alert(1)", "/\\evil.example/x", "https://ok/)[pwn](javascript:alert(1))", "javascript:alert(1)",
+    "//evil.example/x", "https://ok/<img src=x onerror=alert(1)>", "data:text/html,<script>alert(1)</script>",
+)  # fmt: skip
+BAD_TEXT = ("evil\u202egnp", "a\nb", "x" * 100_000, "zero\u200bwidth", "tab\tbell\x07")
+
+
+def _block_edit(sub: dict, rng: random.Random) -> str:
+    leaves = [(p, v) for p, v in _leaves(sub["verification"]) if p[0] not in ("signature",)]
+    path, value = rng.choice(leaves)
+    if isinstance(value, bool):
+        new: Any = not value
+    elif isinstance(value, (int, float)):
+        new = value + rng.choice([1, -1, 0.001])
+    elif isinstance(value, str):
+        new = rng.choice(["2099-01-01", value[::-1], value + "0", "<img src=x onerror=alert(1)>"])
+    else:
+        new = "x"
+    _get(sub["verification"], path[:-1])[path[-1]] = new
+    return f"verification/{'/'.join(map(str, path))} edited"
+
+
+def _signature_edit(sub: dict, rng: random.Random) -> str:
+    signature = sub["verification"]["signature"]
+    i = rng.randrange(len(signature) - 2)
+    sub["verification"]["signature"] = signature[:i] + ("A" if signature[i] != "A" else "B") + signature[i + 1 :]
+    return f"signature character {i} changed"
+
+
+def _own_key(sub: dict, rng: random.Random) -> str:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from icrl_bench.leaderboard.signing import sign_block
+
+    block = {k: v for k, v in sub["verification"].items() if k not in ("key_id", "entry_hash", "signature")}
+    block["verified"] = True
+    sub["verification"] = sign_block(block, sub, ed25519.Ed25519PrivateKey.generate())
+    return "re-signed with the submitter's own key"
+
+
+def _privilege_flip(sub: dict, rng: random.Random) -> str:
+    sub["results"]["agent"]["privileged"] = not sub["results"]["agent"]["privileged"]
+    return "results/agent/privileged flipped"
+
+
+def _meta_edit(sub: dict, rng: random.Random) -> str:
+    key = rng.choice(["name", "authors", "code_url", "model_size", "training_data", "compute", "open_weights"])
+    sub["meta"][key] = {"code_url": "https://example.org/other", "model_size": 8_000_000_000,
+                        "open_weights": not sub["meta"].get("open_weights")}.get(key, f"{sub['meta'].get(key)} (official)")  # fmt: skip
+    return f"meta/{key} edited after verification"
+
+
+def _injection(sub: dict, rng: random.Random) -> str:
+    if rng.random() < 0.5:
+        key, value = rng.choice(["code_url", "paper_url"]), rng.choice(INJECTIONS)
+    else:
+        key, value = rng.choice(["name", "authors", "compute"]), rng.choice(BAD_TEXT)
+    sub["meta"][key] = value
+    sub["verification"] = None  # even without a claim to protect, the entry is refused
+    return f"meta/{key} = {value[:40]!r}"
+
+
+def _reordered_copy(sub: dict, rng: random.Random) -> str:
+    for records in sub["results"]["records"].values():
+        rng.shuffle(records)
+    sub["results"]["records"] = dict(reversed(list(sub["results"]["records"].items())))
+    sub["results"]["agent"].update(privileged=not sub["results"]["agent"]["privileged"], label="another", name="x:Y")
+    sub["meta"]["name"] = f"new entry {rng.randrange(10**6)}"
+    sub["verification"] = None
+    return "the same records reordered, renamed, privilege flipped: a duplicate"
+
+
+def _remove_claim(sub: dict, rng: random.Random) -> str:
+    sub["verification"] = None
+    return "verification removed (unverified, not invalid)"
+
+
+BOARD_MUTATIONS: dict[str, Callable[[dict, random.Random], str]] = {
+    "block_edit": _block_edit,
+    "signature_edit": _signature_edit,
+    "own_key": _own_key,
+    "privilege_flip": _privilege_flip,
+    "meta_edit": _meta_edit,
+    "injection": _injection,
+    "reordered_copy": _reordered_copy,
+    "remove_claim": _remove_claim,
+}
+ODD_FILES = ("directory", "fifo", "link_to_dev_zero", "huge_integer", "oversized")
+
+
+def board_mutants(submission: dict, n: int, seed: int = 0) -> Iterator[tuple[str, str, dict]]:
+    """`n` (kind, description, mutated copy) triples of a *verified* board entry, cycling through the kinds."""
+    rng = random.Random(seed)
+    kinds = list(BOARD_MUTATIONS)
+    for made in range(n):
+        kind = kinds[made % len(kinds)]
+        mutant = copy.deepcopy(submission)
+        yield kind, BOARD_MUTATIONS[kind](mutant, rng), mutant
+
+
+def write_odd_file(path: Any, kind: str) -> None:
+    """Put an odd file at `path` (a Path): what a hostile pull request could add to ``submissions/``."""
+    import os
+
+    from icrl_bench.leaderboard.files import MAX_FILE_BYTES
+
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "link_to_dev_zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "huge_integer":
+        path.write_text('{"submission_schema": 1, "results": {"seed": ' + "7" * 5000 + "}}")
+    else:
+        with open(path, "wb") as f:
+            f.truncate(MAX_FILE_BYTES + 1)

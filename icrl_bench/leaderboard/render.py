@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import html
 import json
+import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
-from icrl_bench.leaderboard.submission import SubmissionError, read_json, validate_board
+from icrl_bench.leaderboard.files import BoardFileError, write_board_file
+from icrl_bench.leaderboard.submission import SubmissionError, read_json, safe_link, submission_paths, validate_board
 from icrl_bench.protocol.suites import DEFAULT_SUITES
 
-def board_entries(paths: list[Path]) -> list[dict[str, Any]]:
-    """One row per submission, ranked (see the module docstring); raises if any submission is invalid."""
-    problems = validate_board(paths) if paths else []
+
+def board_entries(paths: list[Path], board: str | Path = "leaderboard") -> list[dict[str, Any]]:
+    """One row per submission, ranked (see the module docstring); raises if any submission is invalid (a
+    verification block counts only where its signature checks against a key committed in ``BOARD/keys``)."""
+    problems = validate_board(paths, board) if paths else []
     if problems:
         raise SubmissionError("fix the board before rendering it:\n  " + "\n  ".join(problems))
     rows = []
@@ -32,7 +37,7 @@ def board_entries(paths: list[Path]) -> list[dict[str, Any]]:
                 "name": meta["name"],
                 "authors": meta["authors"],
                 "model_size": meta.get("model_size"),
-                "link": meta.get("code_url") or meta.get("paper_url"),
+                "link": _link(meta.get("code_url") or meta.get("paper_url")),
                 "link_label": "code" if meta.get("code_url") else "paper",
                 "verified": bool(verification and verification.get("verified")),
                 "verified_date": verification.get("date") if verification else None,
@@ -61,34 +66,56 @@ GUIDE = """
 3. `icrl-bench submit results/my-agent/results.json --name "My agent" --meta meta.yaml` checks everything and
    writes `leaderboard/submissions/my-agent.json`; it lists every problem if something is wrong.
 4. `icrl-bench leaderboard render` rewrites this page and `index.html`; open a pull request with the three files.
-5. A maintainer runs `icrl-bench leaderboard verify leaderboard/submissions/my-agent.json --agent SPEC --seed
-   SECRET`: your agent is re-run on fresh maps with a seed you did not know; if the AUCs are consistent with your
-   results (two-sided Welch z-test per suite, alpha 0.01, Bonferroni over suites) the entry is marked verified.
+5. A maintainer verifies it: `ICRL_BENCH_VERIFIER_KEY="$(cat verifier.pem)" icrl-bench leaderboard verify
+   leaderboard/submissions/my-agent.json --agent SPEC`. Your agent is re-run in an isolated child process (it
+   sees only what the protocol gives) on fresh maps, with a seed derived from the verifier's private key; if the
+   AUCs are consistent with your results (two-sided Welch z-test per suite, alpha 0.01, Bonferroni over suites,
+   and at most 0.1 apart) the entry is marked verified. The block is signed (Ed25519) together with a hash of
+   your whole entry, and checks against the public keys in `keys/`: any later edit makes the entry invalid
+   until it is verified again (or its block is set to null: then it is listed as unverified).
 
 ## Submission schema (`submission_schema: 1`)
 
 ```
 {"submission_schema": 1,
- "meta": {"name": str, "authors": str, "code_url": str|null, "paper_url": str|null,
+ "meta": {"name": str (<= 200 characters), "authors": str, "code_url": str|null, "paper_url": str|null,
           "model_size": str|int|null, "training_data": str|null, "compute": str|null, "open_weights": bool|null},
  "results": <results.json of `icrl-bench evaluate`, schema_version 1, unchanged>,
- "verification": null | {"verified": bool, "date": "YYYY-MM-DD", "seed_sha256": str, "trials": {suite: int},
-                         "test": str, "suites": {suite: {"submitted_auc", "rerun_auc", "difference",
-                                                          "p_value", "consistent"}}}}
+ "verification": null | {"verified": bool, "date": "YYYY-MM-DD", "key_id": hex16, "seed_sha256": hex64,
+                         "trials": {suite: int}, "test": str, "suites": {suite: {"submitted_auc", "rerun_auc",
+                         "difference", "p_value", "consistent"}}, "agent": {...}, "isolated": true,
+                         "entry_hash": hex64, "signature": base64 Ed25519}}
 ```
+
+Text fields are one line of plain text (no control or bidirectional-override characters); links are
+`https://host/...` or a repository-relative path, without brackets, parentheses, quotes, spaces or backslashes.
+Files are regular files of at most 20 MB (no links, FIFOs or directories); integers have at most 20 digits.
 
 `icrl-bench leaderboard validate` checks every file: schema and types; suites, versions, task-list hashes and
 trials against the installed package; every trial and episode present once with the seeds and task ids the suite
 defines; every episode possible (success 0/1, steps within the limit, starts replayed from the environment's
 random stream, no success faster than the shortest path, no fall before a hole is reachable, truncation only at
 the limit, forced or invalid actions only where the protocol allows them); every summary number recomputed from
-the records; no duplicate of an existing entry.
+the records; no duplicate of an existing entry (the same records in any order count as the same); every
+verification block's signature against a committed key.
 """
 
 
+def _link(url: str | None) -> str | None:
+    """A link that validation accepted, checked again at the point of use (never a ``javascript:`` or odd URL)."""
+    return url if url is not None and safe_link(url) else None
+
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+
+
 def _md(text: str) -> str:
-    """Text safe inside a markdown table cell: no column breaks, no HTML."""
-    return html.escape(text).replace("|", "\\|")
+    """Text safe inside a Markdown table cell: control, bidi and line-break characters removed, every ASCII
+    punctuation character backslash-escaped (CommonMark: no link, image, emphasis, code, HTML, entity or column
+    break can start), so the cell shows exactly the text."""
+    text = "".join(" " if unicodedata.category(c) in ("Zl", "Zp") or c in "\r\n\t" else c for c in text
+                   if unicodedata.category(c) not in ("Cc", "Cf") or c in "\r\n\t")  # fmt: skip
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
 
 
 def render_markdown(rows: list[dict[str, Any]]) -> str:
@@ -110,7 +137,7 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
             a = r["auc"].get(s)
             cells.append(f"{a['value']:.3f} [{a['ci_low']:.2f}, {a['ci_high']:.2f}]" if a else "-")
         rank = "ceiling" if r["privileged"] else str(r["rank"])
-        mark = f"yes ({r['verified_date']})" if r["verified"] else "no"
+        mark = f"yes ({_md(r['verified_date'])})" if r["verified"] else "no"
         link = f"[{r['link_label']}]({r['link']})" if r["link"] else ""
         protocol = "forced exploration (paper)" if r["forced_exploration"] == "paper" else "default"
         size = "" if r["model_size"] is None else _md(str(r["model_size"]))
@@ -330,7 +357,9 @@ def render_html(rows: list[dict[str, Any]]) -> str:
 def render(board: str | Path = "leaderboard") -> tuple[Path, Path]:
     """Write ``README.md`` and ``index.html`` of the board folder from its submissions."""
     board = Path(board)
-    rows = board_entries(sorted((board / "submissions").glob("*.json")))
-    (board / "README.md").write_text(render_markdown(rows))
-    (board / "index.html").write_text(render_html(rows))
-    return board / "README.md", board / "index.html"
+    rows = board_entries(submission_paths(board), board)
+    try:
+        return (write_board_file(board, board / "README.md", render_markdown(rows)),
+                write_board_file(board, board / "index.html", render_html(rows)))  # fmt: skip
+    except BoardFileError as e:
+        raise SubmissionError(str(e)) from None

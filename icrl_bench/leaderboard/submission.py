@@ -8,16 +8,19 @@ A submission file is ``{"submission_schema": 1, "meta": {...}, "results": {...},
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
-from icrl_bench.leaderboard.validate import validate_results
+from icrl_bench.leaderboard import files
+from icrl_bench.leaderboard.validate import AGENT_FIELDS, validate_results
 from icrl_bench.protocol.suites import SUITES
 
 SUBMISSION_SCHEMA = 1
+MAX_NAME_CHARS = 200  # the entry name
+MAX_TEXT_CHARS = 500  # every other metadata text
 META_FIELDS: dict[str, tuple[Any, bool]] = {  # field -> (types, required)
     "name": (str, True),
     "authors": (str, True),
@@ -28,7 +31,9 @@ META_FIELDS: dict[str, tuple[Any, bool]] = {  # field -> (types, required)
     "compute": ((str, type(None)), False),
     "open_weights": ((bool, type(None)), False),
 }
-VERIFICATION_FIELDS = ("verified", "date", "seed_sha256", "trials", "test", "suites", "agent", "results_hash", "signature")
+VERIFICATION_FIELDS = ("verified", "date", "key_id", "seed_sha256", "trials", "test", "suites", "agent", "isolated",
+                       "entry_hash", "signature")  # fmt: skip
+REPORT_FIELDS = {"submitted_auc": float, "rerun_auc": float, "difference": float, "p_value": float, "consistent": bool}
 URL_FIELDS = ("code_url", "paper_url")
 # Leaderboard entries are comparable only on whole suites under one evaluation seed (no seed shopping).
 BOARD_SEED = 0
@@ -46,26 +51,12 @@ def slugify(name: str) -> str:
     return slug[:80]
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    repeated = sorted({k for k in keys if keys.count(k) > 1})
-    if repeated:
-        raise SubmissionError(f"duplicate key(s) {repeated} in a JSON object")
-    return dict(pairs)
-
-
-def _finite(value: str) -> Any:
-    raise SubmissionError(f"{value} is not a number JSON allows")
-
-
 def read_json(path: str | Path) -> Any:
-    """Strict JSON from a file: an error naming the file for anything unreadable, duplicate keys or NaN."""
+    """Strict JSON from a regular file of bounded size (`files.read_json`); any problem is a SubmissionError."""
     try:
-        return json.loads(Path(path).read_text(), object_pairs_hook=_no_duplicate_keys, parse_constant=_finite)
-    except FileNotFoundError:
-        raise SubmissionError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, SubmissionError) as e:
-        raise SubmissionError(f"{path}: not valid JSON ({type(e).__name__}: {e})") from None
+        return files.read_json(path)
+    except files.BoardFileError as e:
+        raise SubmissionError(str(e)) from None
 
 
 def load_meta(path: str | Path) -> dict[str, Any]:
@@ -76,8 +67,8 @@ def load_meta(path: str | Path) -> dict[str, Any]:
             raise SubmissionError(f"{path}: the metadata must be a JSON object")
         return data
     try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as e:
+        text = files.read_bytes(path, limit=100_000).decode("utf-8")
+    except (files.BoardFileError, UnicodeDecodeError) as e:
         raise SubmissionError(f"{path}: cannot read the metadata ({e})") from None
     data: dict[str, Any] = {}
     for number, line in enumerate(text.splitlines(), start=1):
@@ -108,58 +99,62 @@ def load_meta(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _unsafe_characters(text: str) -> list[str]:
+    """Control, format (bidi overrides, zero-width) and line-break characters: none belongs in a one-line field."""
+    return sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")})
+
+
 def validate_meta(meta: Any, file: str) -> list[str]:
-    """Every problem of a submission's metadata (required fields, types, one-line text, safe links)."""
+    """Every problem of a submission's metadata (required fields, types, lengths, one plain line, safe links)."""
     if not isinstance(meta, dict):
         return [f"{file}: 'meta' must be an object"]
     problems = []
     for key, (types, required) in META_FIELDS.items():
+        value = meta.get(key)
+        limit = MAX_NAME_CHARS if key == "name" else MAX_TEXT_CHARS
         if key not in meta:
             if required:
                 problems.append(f"{file}: meta field '{key}' is required")
-        elif not isinstance(meta[key], types) or (types is str and not meta[key].strip()):
-            problems.append(f"{file}: meta field '{key}' has the wrong type or is empty ({meta[key]!r})")
-        elif isinstance(meta[key], str) and ("\n" in meta[key] or "\r" in meta[key]):
-            problems.append(f"{file}: meta field '{key}' must be one line")
-        elif key in URL_FIELDS and meta[key] is not None and not _safe_link(meta[key]):
-            problems.append(f"{file}: meta field '{key}' must be an http(s) URL or a relative path, got {meta[key]!r}")
+        elif not isinstance(value, types) or isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+            problems.append(f"{file}: meta field '{key}' has the wrong type ({type(value).__name__})")
+        elif isinstance(value, str) and not value.strip():
+            problems.append(f"{file}: meta field '{key}' is empty")
+        elif isinstance(value, str) and len(value) > limit:
+            problems.append(f"{file}: meta field '{key}' has {len(value):,} characters; at most {limit} are allowed")
+        elif isinstance(value, str) and _unsafe_characters(value):
+            problems.append(f"{file}: meta field '{key}' contains line breaks or control/bidi characters "
+                            f"({', '.join(_unsafe_characters(value))}); use one line of plain text")  # fmt: skip
+        elif isinstance(value, int) and not isinstance(value, bool) and not 0 <= value < 10**15:
+            problems.append(f"{file}: meta field '{key}' must be between 0 and 10^15, got {value}")
+        elif key in URL_FIELDS and value is not None and not safe_link(value):
+            problems.append(f"{file}: meta field '{key}' must be an https:// URL or a relative path of letters, digits "
+                            f"and -._~/ (no spaces, quotes, brackets or backslashes), got {value!r}")  # fmt: skip
     for key in set(meta) - set(META_FIELDS):
-        problems.append(f"{file}: unknown meta field '{key}' (allowed: {', '.join(META_FIELDS)})")
+        problems.append(f"{file}: unknown meta field {key[:50]!r} (allowed: {', '.join(META_FIELDS)})")
     return problems
 
 
-def _safe_link(url: str) -> bool:
-    """http(s) URLs, or relative paths without a scheme (no ``javascript:`` or ``data:`` links on the page)."""
-    if re.match(r"^https?://[^\s<>\"']+$", url):
-        return True
-    return ":" not in url.split("/")[0] and not re.search(r"[\s<>\"']", url) and not url.startswith("//")
+_HTTPS = re.compile(r"https://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?(?:/[A-Za-z0-9\-._~/?#=&%+,;:@]*)?")
+_RELATIVE = re.compile(r"[A-Za-z0-9\-._~][A-Za-z0-9\-._~/]*")
+
+
+def safe_link(url: str) -> bool:
+    """An ``https://host/...`` URL, or a repository-relative path, with no character that Markdown or HTML give a
+    meaning to (brackets, parentheses, quotes, spaces, backslashes, ``<``, ``>``, ``|``, backticks)."""
+    return bool(_HTTPS.fullmatch(url) or (_RELATIVE.fullmatch(url) and not url.startswith("/")))
 
 
 def records_hash(results: dict[str, Any]) -> str:
-    """Content hash of the records and seed (agent names and wall times excluded): equal for any re-submission."""
-    records = {
-        s: [{k: v for k, v in r.items() if k != "wall_time"} for r in recs if isinstance(r, dict)]
-        if isinstance(recs, list) else recs
-        for s, recs in results.get("records", {}).items()
-    }  # fmt: skip
+    """Content hash of the seed and the records in canonical order (agent, names and wall times excluded): equal
+    for any re-submission of the same trials, however its suites, trials or fields are ordered."""
+    records = {}
+    for suite, recs in (results.get("records") or {}).items():
+        if isinstance(recs, list):
+            recs = sorted(({k: v for k, v in r.items() if k != "wall_time"} for r in recs if isinstance(r, dict)),
+                          key=lambda r: json.dumps(r, sort_keys=True))  # fmt: skip
+        records[suite] = recs
     payload = {"seed": results.get("seed"), "records": records}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def signature(secret: str, results_hash: str, agent: dict[str, Any]) -> str:
-    """HMAC-SHA256, keyed by the verifier's secret, of the results hash and the agent spec re-run."""
-    message = json.dumps({"results_hash": results_hash, "agent": agent}, sort_keys=True).encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-def signature_problems(verification: dict[str, Any], secret: str, file: str) -> list[str]:
-    """With the verifier's secret: is this block really the verifier's? (Blocks of other secrets are skipped.)"""
-    if hashlib.sha256(secret.encode()).hexdigest() != verification.get("seed_sha256"):
-        return []
-    expected = signature(secret, verification["results_hash"], verification["agent"])
-    if not hmac.compare_digest(expected, str(verification.get("signature"))):
-        return [f"{file}: the verification block was not written by the holder of this secret (bad signature)"]
-    return []
 
 
 def board_problems(results: dict[str, Any], file: str) -> list[str]:
@@ -174,26 +169,65 @@ def board_problems(results: dict[str, Any], file: str) -> list[str]:
     return problems
 
 
-def verification_problems(verification: Any, results: dict[str, Any], file: str) -> list[str]:
-    """Shape of the verification block, and that it still belongs to these results."""
-    if verification is None:
+_HEX16, _HEX64 = re.compile(r"[0-9a-f]{16}"), re.compile(r"[0-9a-f]{64}")
+
+
+def _block_shape_problems(block: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    """Strict types of every field of a verification block."""
+    bad = []
+    if not isinstance(block["verified"], bool):
+        bad.append("verified must be true or false")
+    if not (isinstance(block["date"], str) and re.fullmatch(r"20[0-9]{2}-[01][0-9]-[0-3][0-9]", block["date"])):
+        bad.append("date must be YYYY-MM-DD")
+    for key, pattern in (("key_id", _HEX16), ("seed_sha256", _HEX64), ("entry_hash", _HEX64)):
+        if not (isinstance(block[key], str) and pattern.fullmatch(block[key])):
+            bad.append(f"{key} must be {16 if pattern is _HEX16 else 64} lower-case hex digits")
+    if not (isinstance(block["signature"], str) and re.fullmatch(r"[A-Za-z0-9+/]{86}==", block["signature"])):
+        bad.append("signature must be a base64 Ed25519 signature")
+    if not (isinstance(block["test"], str) and len(block["test"]) <= 1000 and not _unsafe_characters(block["test"])):
+        bad.append("test must be one line of at most 1000 characters")
+    if not isinstance(block["isolated"], bool):
+        bad.append("isolated must be true or false")
+    suites = set(results.get("suites", {}))
+    trials = block["trials"]
+    if not (isinstance(trials, dict) and set(trials) == suites
+            and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 100_000 for v in trials.values())):
+        bad.append("trials must map every suite of the results to a trial count")
+    report = block["suites"]
+    if not (isinstance(report, dict) and set(report) == suites and all(
+            isinstance(r, dict) and set(r) == set(REPORT_FIELDS)
+            and all(isinstance(r[k], t) and (t is bool or not isinstance(r[k], bool)) for k, t in REPORT_FIELDS.items())
+            for r in report.values())):  # fmt: skip
+        bad.append(f"suites must report every suite of the results with exactly {sorted(REPORT_FIELDS)}")
+    agent = block["agent"]
+    if not (isinstance(agent, dict) and set(agent) == set(AGENT_FIELDS)
+            and all(isinstance(agent[k], t) for k, t in AGENT_FIELDS.items())):  # fmt: skip
+        bad.append(f"agent must have exactly {sorted(AGENT_FIELDS)}")
+    return bad
+
+
+def verification_problems(submission: dict[str, Any], file: str, keys: dict[str, Any] | None) -> list[str]:
+    """Shape of the verification block and its signature against the board's committed public `keys`.
+
+    `keys` None: the signature is not checked (a submission being prepared, before it is on a board)."""
+    block = submission.get("verification")
+    if block is None:
         return []
-    if not isinstance(verification, dict) or set(verification) != set(VERIFICATION_FIELDS):
-        return [f"{file}: 'verification' must be null or have exactly {list(VERIFICATION_FIELDS)}"]
-    problems = []
-    if not isinstance(verification["verified"], bool):
-        problems.append(f"{file}: verification.verified must be true or false")
-    if not isinstance(verification["suites"], dict) or set(verification["suites"]) != set(results.get("suites", {})):
-        problems.append(f"{file}: verification.suites must report every suite of the results")
-    if not isinstance(verification["trials"], dict):
-        problems.append(f"{file}: verification.trials must map suites to trial counts")
-    if verification["results_hash"] != records_hash(results):
-        problems.append(f"{file}: the results changed after verification (results_hash differs): verify again")
+    if not isinstance(block, dict) or set(block) != set(VERIFICATION_FIELDS):
+        return [f"{file}: 'verification' must be null or have exactly {list(VERIFICATION_FIELDS)} (blocks of "
+                "older versions are not accepted: have the entry verified again, or set it to null)"]  # fmt: skip
+    problems = [f"{file}: verification.{p}" for p in _block_shape_problems(block, submission["results"])]
+    if not problems and keys is not None:
+        from icrl_bench.leaderboard.signing import signature_problem
+
+        problem = signature_problem(block, submission, keys)
+        if problem:
+            problems.append(f"{file}: {problem} (set 'verification' to null to list the entry as unverified)")
     return problems
 
 
-def validate_submission(data: Any, file: str) -> list[str]:
-    """Every problem of one submission file."""
+def validate_submission(data: Any, file: str, keys: dict[str, Any] | None = None) -> list[str]:
+    """Every problem of one submission file (signatures checked against `keys` when given)."""
     if not isinstance(data, dict):
         return [f"{file}: not a JSON object"]
     problems = []
@@ -201,25 +235,33 @@ def validate_submission(data: Any, file: str) -> list[str]:
         problems.append(f"{file}: submission_schema should be {SUBMISSION_SCHEMA}, got {data.get('submission_schema')!r}")
     unknown = set(data) - {"submission_schema", "meta", "results", "verification"}
     if unknown:
-        problems.append(f"{file}: unknown top-level field(s) {sorted(unknown)}")
+        problems.append(f"{file}: unknown top-level field(s) {sorted(str(k)[:50] for k in unknown)}")
     problems += validate_meta(data.get("meta"), f"{file} (meta)")
     results = data.get("results")
     found = validate_results(results, file)
     problems += found
     if not found:
         problems += board_problems(results, file)
-        problems += verification_problems(data.get("verification"), results, file)
+        problems += verification_problems(data, file, keys)
     return problems
 
 
-def validate_board(paths: list[Path], secret: str | None = None) -> list[str]:
-    """Every problem of the given submission files, including duplicates among them.
+def board_keys(board: str | Path) -> dict[str, Any]:
+    """The board's committed verification keys (needs `cryptography` only if the board has keys)."""
+    if not (Path(board) / "keys").is_dir():
+        return {}
+    from icrl_bench.leaderboard.signing import load_public_keys
 
-    With the verifier's `secret`, verification blocks made with it must carry its signature.
-    """
+    return load_public_keys(board)
+
+
+def validate_board(paths: list[Path], board: str | Path = "leaderboard") -> list[str]:
+    """Every problem of the given submission files, including duplicates among them; verification blocks must
+    carry a signature that checks against a public key committed in ``BOARD/keys``."""
     problems: list[str] = []
     if not paths:
         return ["no submission files to check (is the board folder right?)"]
+    keys = board_keys(board)
     seen: dict[str, Path] = {}
     for path in paths:
         try:
@@ -227,10 +269,7 @@ def validate_board(paths: list[Path], secret: str | None = None) -> list[str]:
         except SubmissionError as e:
             problems.append(str(e))
             continue
-        found = validate_submission(data, str(path))
-        problems += found
-        if secret is not None and not found and data.get("verification"):
-            problems += signature_problems(data["verification"], secret, str(path))
+        problems += validate_submission(data, str(path), keys)
         if isinstance(data, dict) and isinstance(data.get("results"), dict):
             key = records_hash(data["results"])
             if key in seen:
@@ -239,31 +278,36 @@ def validate_board(paths: list[Path], secret: str | None = None) -> list[str]:
     return problems
 
 
+def submission_paths(board: str | Path) -> list[Path]:
+    """The submission files of a board, in name order (anything there that is not a regular file is listed too,
+    so that validation names it)."""
+    folder = Path(board) / "submissions"
+    if folder.is_symlink():
+        raise SubmissionError(f"{folder} is a symbolic link: the board's folders must be real folders")
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
 def submit(results_path: str | Path, name: str, meta: dict[str, Any], board: str | Path = "leaderboard") -> Path:
     """Validate `results_path` with `meta` and write it as a new submission; returns the file written."""
     results = read_json(results_path)
     meta = {"name": name, **{k: v for k, v in meta.items() if k != "name"}}
     submission = {"submission_schema": SUBMISSION_SCHEMA, "meta": meta, "results": results, "verification": None}
     problems = validate_submission(submission, str(results_path))
-    folder = Path(board) / "submissions"
-    target = folder / f"{slugify(name)}.json"
-    if target.exists():
-        problems.append(f"{target} already exists: choose another --name (entries are never overwritten)")
-    existing = sorted(folder.glob("*.json")) if folder.exists() else []
-    key = records_hash(results) if isinstance(results, dict) else None
-    for path in existing:
-        try:
-            other = read_json(path)
-        except SubmissionError:
-            continue
-        if isinstance(other, dict) and isinstance(other.get("results"), dict) and records_hash(other["results"]) == key:
-            problems.append(f"these results are already on the board as {path}")
+    if not problems:
+        target = Path(board) / "submissions" / f"{slugify(name)}.json"
+        if target.exists() or target.is_symlink():
+            problems.append(f"{target} already exists: choose another --name (entries are never overwritten)")
+        key = records_hash(results)
+        for path in submission_paths(board):
+            try:
+                other = read_json(path)
+            except SubmissionError:
+                continue
+            if isinstance(other, dict) and isinstance(other.get("results"), dict) and records_hash(other["results"]) == key:
+                problems.append(f"these results are already on the board as {path}")
     if problems:
         raise SubmissionError("the submission was not written:\n  " + "\n  ".join(problems))
-    folder.mkdir(parents=True, exist_ok=True)
     try:
-        with open(target, "x") as f:  # "x": never overwrite, even if another submit raced this one
-            f.write(json.dumps(submission, separators=(",", ":")) + "\n")
-    except FileExistsError:
-        raise SubmissionError(f"{target} already exists: choose another --name") from None
-    return target
+        return files.write_board_file(board, target, json.dumps(submission, separators=(",", ":")) + "\n", exclusive=True)
+    except files.BoardFileError as e:
+        raise SubmissionError(str(e)) from None

@@ -23,7 +23,6 @@ seed - tests outcomes, which is why the board ranks verified entries first.
 from __future__ import annotations
 
 import math
-import random
 import re
 from typing import Any, Iterator
 
@@ -35,13 +34,13 @@ from icrl_bench.envs.dynamics import compile_task
 from icrl_bench.envs.task import TaskSpec, goal_distances
 from icrl_bench.protocol.metrics import SETTINGS as METRIC_SETTINGS
 from icrl_bench.protocol.metrics import suite_metrics
+from icrl_bench.protocol.records import EPISODE_FIELDS, TRIAL_FIELDS, EpisodeRecord, TrialRecord
 from icrl_bench.protocol.results import SCHEMA_VERSION
 from icrl_bench.protocol.runner import (
-    EpisodeRecord,
     ProtocolOptions,
-    TrialRecord,
     _optimal_from,
-    paper_exploration_probability,
+    forced_exploration_rng,
+    paper_exploration_schedule,
 )
 from icrl_bench.protocol.suites import SUITES, Suite
 
@@ -56,12 +55,6 @@ REQUIRED = {
     "records": dict,
     "summary": dict,
 }
-EPISODE_FIELDS = {
-    "success": int, "steps": int, "start": int, "shortest": int, "optimal": (int, float), "truncated": bool,
-    "forced_random": int, "invalid_actions": int,
-}  # fmt: skip
-TRIAL_FIELDS = {"suite": str, "trial": int, "env_seed": int, "agent_seed": int, "task_ids": list, "episodes": list,
-                "wall_time": (int, float)}  # fmt: skip
 TOLERANCE = 1e-9
 
 
@@ -80,8 +73,7 @@ def _replayed_starts(suite: Suite, trial: int, env_seed: int, steps: list[int]) 
     """The start tile of each episode, replaying the env's random stream (one draw per reset and per step)."""
     rng, _ = seeding.np_random(env_seed)
     for k, n in enumerate(steps):
-        task = suite.tasks[trial][1 if suite.change_after is not None and k >= suite.change_after else 0]
-        yield compile_task(task).sample_start(rng.random())
+        yield compile_task(suite.task_for(trial, k)).sample_start(rng.random())
         rng.random(n)
 
 
@@ -276,19 +268,17 @@ def _check_forced_exploration(suite: Suite, record: TrialRecord, protocol: dict,
     """Under the paper's schedule the forced actions of each episode follow from the agent seed: replay them."""
     if protocol.get("forced_exploration") != "paper":
         return  # under "none", any forced action is already an error (_check_episodes)
-    if suite.name.startswith("stitching"):  # always greedy, as in the paper
+    if suite.greedy_only:  # e.g. stitching, as in the paper
         for k, e in enumerate(record.episodes):
             if e.forced_random:
-                add(f"{where}, episode {k}: forced random actions on a stitching suite, which is always greedy")
+                add(f"{where}, episode {k}: forced random actions on a greedy-only suite (stitching suites are always "
+                    "played greedily)")  # fmt: skip
         return
     if any(e.invalid_actions for e in record.episodes):
         return  # replaced invalid actions draw from the same stream at steps we do not know
-    rng = random.Random(record.agent_seed ^ 0x5EED)  # the runner's forced-exploration stream
-    since_change = 0
-    for k, e in enumerate(record.episodes):
-        if suite.change_after is not None and k == suite.change_after:
-            since_change = 0
-        p, forced = paper_exploration_probability(since_change), 0
+    rng = forced_exploration_rng(record.agent_seed)
+    for k, (e, p) in enumerate(zip(record.episodes, paper_exploration_schedule(suite))):
+        forced = 0
         for _ in range(max(e.steps, 0)):
             if rng.random() >= p:
                 forced += 1
@@ -296,7 +286,6 @@ def _check_forced_exploration(suite: Suite, record: TrialRecord, protocol: dict,
         if forced != e.forced_random:
             add(f"{where}, episode {k}: {e.forced_random} forced random actions, the schedule gives {forced}")
             return
-        since_change += 1
 
 
 def _check_success_ceiling(suite: Suite, records: list[TrialRecord], add: Any) -> None:
@@ -313,7 +302,7 @@ def _check_episodes(suite: Suite, record: TrialRecord, protocol: dict, where: st
     starts = list(_replayed_starts(suite, record.trial, record.env_seed, [max(s, 0) for s in steps]))
     for k, e in enumerate(record.episodes):
         at = f"{where}, episode {k}"
-        task = suite.tasks[record.trial][1 if suite.change_after is not None and k >= suite.change_after else 0]
+        task = suite.task_for(record.trial, k)
         if e.success not in (0, 1):
             add(f"{at}: success must be 0 or 1, got {e.success}")
         if not 1 <= e.steps <= task.max_steps:

@@ -1,59 +1,59 @@
-"""`verify`: re-run a submitted agent on fresh tasks with a seed its submitter did not know.
+"""`verify`: re-run a submitted agent, isolated, on fresh tasks with a seed its submitter cannot know.
 
-The verifier's secret seeds both the evaluation seed and a fresh task seed space, so the re-run plays the same
-suites' *distributions* on maps nobody saw before (`stitching-paper` has one fixed map by nature). Per suite, the
-per-trial AUCs of the submission and of the re-run are compared with a two-sided Welch z-test (normal
-approximation: entries have 100 trials per suite); a suite is consistent when its p-value is at least 0.01
-divided by the number of suites (Bonferroni) *and* the AUCs differ by at most 0.1 (a test that fails to reject
-is no proof of equality; the margin bounds how much a submission can overstate). The re-run must be of an agent
-with the same privilege (an agent shown the map cannot verify an entry that claims it was not).
+The seed comes from the verifier's private key and the entry (`signing.derived_seed`): it seeds both the
+evaluation seed and a fresh task seed space, so the re-run plays the same suites' *distributions* on maps nobody
+saw before (`stitching-paper` has one fixed map by nature). The agent always runs in a child process
+(`protocol.isolation`) that receives only what the protocol gives; the re-run's records stay in this process's
+memory (no results folder for the agent to read), and the key is never on a command line or in the child's
+environment. Per suite, the per-trial AUCs of the submission and of the re-run are compared with a two-sided
+Welch z-test (normal approximation: entries have 100 trials per suite); a suite is consistent when its p-value
+is at least 0.01 divided by the number of suites (Bonferroni) *and* the AUCs differ by at most 0.1 (a test that
+fails to reject is no proof of equality; the margin bounds how much a submission can overstate). The re-run agent
+must declare the same privilege as the entry (an agent shown the map cannot verify an entry that claims it was
+not).
 
-The block records the agent spec re-run, the seed's SHA-256 (never the secret), the results' hash (so edits after
-verification show) and an HMAC of both keyed by the secret, which `icrl-bench leaderboard validate --secret`
-checks: only the holder of the secret can write a block that passes it. Fresh maps of a distribution can differ
-from the fixed suite's by chance (the fixed `ood-slippery` maps are a little easier than average), which the
-margin and the Bonferroni threshold absorb.
+The block is signed with Ed25519 together with the hash of the whole entry (`signing.sign_block`): anyone checks
+it against the board's committed public keys with `icrl-bench leaderboard validate`, and any edit afterwards
+breaks it. Fresh maps of a distribution can differ from the fixed suite's by chance (the fixed `ood-slippery`
+maps are a little easier than average), which the margin and the Bonferroni threshold absorb.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import datetime as dt
 import hashlib
 import json
 import math
-import tempfile
+import multiprocessing
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from icrl_bench.leaderboard.submission import (
-    SubmissionError,
-    read_json,
-    records_hash,
-    signature,
-    validate_submission,
-)
-from icrl_bench.protocol.evaluation import AgentRecipe, evaluate
-from icrl_bench.protocol.runner import ProtocolOptions
+from icrl_bench.leaderboard import files
+from icrl_bench.leaderboard.signing import derived_seed, sign_block
+from icrl_bench.leaderboard.submission import SubmissionError, read_json, validate_submission
+from icrl_bench.protocol.evaluation import _suite, run_config
+from icrl_bench.protocol.isolation import IsolatedSpec, forbid_inspection
+from icrl_bench.protocol.runner import ProtocolOptions, run_trials
 
 ALPHA = 0.01
 MARGIN = 0.1
 TEST = (
     "per suite: two-sided Welch z-test on per-trial AUC, alpha 0.01 with Bonferroni correction over suites, "
-    "and |re-run AUC - submitted AUC| <= 0.1"
+    "and |re-run AUC - submitted AUC| <= 0.1; the agent re-run isolated on fresh maps"
 )
 
 
+def secret_numbers(seed: bytes) -> tuple[int, int]:
+    """(evaluation seed, task entropy) of a re-run from its secret seed bytes."""
+    return int.from_bytes(seed[:4], "little"), int.from_bytes(seed[4:8], "little")
 
-def _secret_numbers(secret: str) -> tuple[int, int]:
-    digest = hashlib.sha256(f"icrl-bench verification:{secret}".encode()).digest()
-    return int.from_bytes(digest[:4], "little"), int.from_bytes(digest[4:8], "little")
 
-
-def per_trial_auc(results: dict[str, Any], suite: str) -> np.ndarray:
-    """Mean success over each trial of `suite` in a results dict."""
-    return np.array([np.mean([e["success"] for e in r["episodes"]]) for r in results["records"][suite]])
+def per_trial_auc(records: list[dict[str, Any]]) -> np.ndarray:
+    """Mean success over each trial of a suite's records."""
+    return np.array([np.mean([e["success"] for e in r["episodes"]]) for r in records])
 
 
 def welch_p_value(a: np.ndarray, b: np.ndarray) -> float:
@@ -65,50 +65,84 @@ def welch_p_value(a: np.ndarray, b: np.ndarray) -> float:
     return math.erfc(diff / se / math.sqrt(2))
 
 
-def verify(
-    submission: str | Path, recipe: AgentRecipe, secret: str, trials: int | None = None, workers: int = 1
-) -> dict[str, Any]:
-    """Re-run, compare, and write the verification block into the submission; returns that block."""
+def _play(recipe: IsolatedSpec, jobs: list[tuple[str, list[int]]], seed: int, options: ProtocolOptions,
+          entropy: int) -> list[dict[str, Any]]:  # fmt: skip
+    """Play the (suite, trials) jobs with one isolated agent; the records, in memory only."""
+    forbid_inspection()
+    agent = recipe.build()
+    try:
+        return [record.to_dict() for suite_name, trials in jobs
+                for record in run_trials(agent, _suite(suite_name, entropy), trials, seed, options,
+                                         privileged=recipe.privileged)]  # fmt: skip
+    finally:
+        agent.close()
+
+
+def rerun(recipe: IsolatedSpec, counts: dict[str, int], seed: int, options: ProtocolOptions, entropy: int,
+          workers: int = 1) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+    """Every suite's records of the re-run (suite -> records in trial order), played by `workers` processes."""
+    jobs = [(s, list(range(n))) for s, n in counts.items()]
+    if workers <= 1:
+        records = _play(recipe, jobs, seed, options, entropy)
+    else:
+        chunks = [(s, ks[i : i + size]) for s, ks in jobs for size in [max(1, math.ceil(len(ks) / workers))]
+                  for i in range(0, len(ks), size)]  # fmt: skip
+        with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = pool.map(_play, *zip(*[(recipe, [chunk], seed, options, entropy) for chunk in chunks]))
+            records = [r for part in parts for r in part]
+    out: dict[str, list[dict[str, Any]]] = {s: [] for s in counts}
+    for r in sorted(records, key=lambda r: r["trial"]):
+        out[r["suite"]].append(r)
+    return out
+
+
+def verify(submission: str | Path, recipe: Any, private_key: Any, trials: int | None = None, workers: int = 1,
+           prefix: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Re-run the agent of `recipe` (an `AgentSpec`; always isolated, its child started through the command
+    `prefix` if given, e.g. a container runtime), compare, and write the signed verification block into the
+    submission; returns the block."""
     path = Path(submission)
     data = read_json(path)
+    data["verification"] = None  # a new verification replaces any earlier block
     problems = validate_submission(data, str(path))
     if problems:
         raise SubmissionError("fix the submission before verifying it:\n  " + "\n  ".join(problems))
+    forbid_inspection()
     results = data["results"]
-    suites = list(results["suites"])
-    seed, entropy = _secret_numbers(secret)
+    secret = derived_seed(private_key, data)
+    seed, entropy = secret_numbers(secret)
     options = ProtocolOptions(**results["protocol"])
-    with tempfile.TemporaryDirectory() as out:
-        rerun = evaluate(recipe, suites, out, trials, seed, options, workers, progress=False, task_entropy=entropy)
-        rerun["records"] = json.loads((Path(out) / "results.json").read_text())["records"]
-    threshold = ALPHA / len(suites)
+    isolated = recipe if isinstance(recipe, IsolatedSpec) else IsolatedSpec(recipe, prefix=prefix)
+    config = run_config(isolated, list(results["suites"]), trials, seed, options, entropy)
+    counts = {s: d["trials"] for s, d in config["suites"].items()}
+    records = rerun(isolated, counts, seed, options, entropy, workers)
+    threshold = ALPHA / len(counts)
     report = {}
-    for suite in suites:
-        a, b = per_trial_auc(results, suite), per_trial_auc(rerun, suite)
+    for suite in counts:
+        a, b = per_trial_auc(results["records"][suite]), per_trial_auc(records[suite])
         p = welch_p_value(a, b)
         report[suite] = {
             "submitted_auc": float(a.mean()),
             "rerun_auc": float(b.mean()),
             "difference": float(b.mean() - a.mean()),
-            "p_value": p,
+            "p_value": float(p),
             "consistent": bool(p >= threshold and abs(b.mean() - a.mean()) <= MARGIN),
         }
-    agent = dict(rerun["agent"])
+    agent = dict(config["agent"])
     same_privilege = agent["privileged"] == results["agent"]["privileged"]
-    results_hash = records_hash(results)
     block = {
         "verified": same_privilege and all(r["consistent"] for r in report.values()),
         "date": dt.date.today().isoformat(),
-        "seed_sha256": hashlib.sha256(secret.encode()).hexdigest(),
-        "trials": {s: rerun["suites"][s]["trials"] for s in suites},
+        "seed_sha256": hashlib.sha256(secret).hexdigest(),
+        "trials": counts,
         "test": TEST if same_privilege else TEST + "; FAILED: the re-run agent's privilege differs from the entry's",
         "suites": report,
         "agent": agent,
-        "results_hash": results_hash,
-        "signature": signature(secret, results_hash, agent),
+        "isolated": True,
     }
-    data["verification"] = block
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, separators=(",", ":")) + "\n")
-    tmp.replace(path)
-    return block
+    data["verification"] = sign_block(block, data, private_key)
+    try:
+        files.write_board_file(path.parent, path, json.dumps(data, separators=(",", ":")) + "\n")
+    except files.BoardFileError as e:
+        raise SubmissionError(str(e)) from None
+    return data["verification"]

@@ -8,11 +8,10 @@ Trials are independent (own seeds), so results do not depend on ``workers``.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
+import functools
 import json
 import math
-import multiprocessing
 import os
 import sys
 import time
@@ -23,9 +22,11 @@ from typing import Any, Protocol, Sequence
 
 from icrl_bench.protocol.metrics import SETTINGS as METRIC_SETTINGS
 from icrl_bench.protocol.metrics import suite_metrics
+from icrl_bench.protocol.records import TrialRecord
 from icrl_bench.protocol.results import SCHEMA_VERSION, atomic_write, format_table, write_results
-from icrl_bench.protocol.runner import ProtocolOptions, TrialRecord, run_trials
+from icrl_bench.protocol.runner import ProtocolOptions
 from icrl_bench.protocol.suites import Suite, get_suite
+from icrl_bench.protocol.workers import close_agent, play, play_in_workers
 
 
 _RUN_TOKEN = uuid.uuid4().hex[:8]  # part files are per process: pid plus this token
@@ -91,43 +92,6 @@ def run_config(
         "protocol": options.to_dict(),
         "metrics": dict(METRIC_SETTINGS),
     }
-
-
-def _share_cores(threads: str) -> None:
-    """Worker start: split the cores among the workers for numeric libraries (torch's thread pool), unless the
-    user chose (OMP_NUM_THREADS); oversubscribed thread pools slow transformer agents down by up to 10x."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, threads)
-
-
-def _work(
-    recipe: AgentRecipe,
-    suite_name: str,
-    trials: list[int],
-    seed: int,
-    options: ProtocolOptions,
-    parts: str,
-    on_trial: Any = None,
-    task_entropy: int | None = None,
-) -> int:
-    """Run trials, appending each record to this process's part file as it finishes; returns how many ran."""
-    agent = recipe.build()
-    count = 0
-    try:
-        with open(Path(parts) / f"trials-{os.getpid()}-{_RUN_TOKEN}.jsonl", "a") as f:
-            suite = _suite(suite_name, task_entropy)
-            for record in run_trials(agent, suite, trials, seed, options, privileged=bool(recipe.privileged)):
-                f.write(json.dumps(record.to_dict()) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-                count += 1
-                if on_trial is not None:
-                    on_trial()
-    finally:
-        close = getattr(agent, "close", None)
-        if callable(close):
-            close()
-    return count
 
 
 def load_finished(out: Path, repair: bool = False, config: dict[str, Any] | None = None) -> dict[tuple[str, int], TrialRecord]:
@@ -199,11 +163,15 @@ def _result_settings(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _prepare(out: Path, config: dict[str, Any], resume: bool) -> dict[tuple[str, int], TrialRecord]:
+def _prepare(out: Path, config: dict[str, Any], resume: bool, overwrite: bool = False) -> dict[tuple[str, int], TrialRecord]:
+    if out.exists() and not out.is_dir():
+        raise EvaluationError(f"--out {out} is a file, not a folder: choose another --out")
     run_file = out / "run.json"
+    if resume and not run_file.exists() and not (out / "parts").exists():
+        raise EvaluationError(f"nothing to resume in {out}: it holds no evaluation (run without --resume to start one)")
+    if overwrite and (run_file.exists() or (out / "parts").exists()):
+        _clear(out)
     if run_file.exists() or (out / "parts").exists():
-        if not resume:
-            raise EvaluationError(f"{out} already holds an evaluation: pass --resume to continue it, or choose another --out")
         if not run_file.exists():
             raise EvaluationError(f"{out} has finished trials but no run.json: it was not made by this version; choose another --out")
         try:
@@ -212,18 +180,43 @@ def _prepare(out: Path, config: dict[str, Any], resume: bool) -> dict[tuple[str,
             raise EvaluationError(f"{run_file} is corrupt ({e}); choose another --out") from None
         old, new = _result_settings(stored), _result_settings(config)
         differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        if differ:
+        finished = any(path.stat().st_size for path in (out / "parts").glob("trials-*.jsonl")) if (out / "parts").is_dir() else False
+        if differ and not finished:  # a run that failed before its first trial: nothing to lose, say so
+            print(f"note: {out} held a run with other settings ({', '.join(differ)}) but no finished trial; "
+                  "starting afresh with the new settings", file=sys.stderr)  # fmt: skip
+            _clear(out, say=False)
+        elif not resume:
+            raise EvaluationError(f"{out} already holds an evaluation: pass --resume to continue it, --overwrite to "
+                                  "discard it, or choose another --out")  # fmt: skip
+        elif differ:
             raise EvaluationError(
-                f"{out} holds a run with different settings ({', '.join(differ)}); resume with the same settings or "
-                "choose another --out"
+                f"{out} holds a run with different settings ({', '.join(differ)}); resume with the same settings, "
+                "pass --overwrite to discard its finished trials, or choose another --out"
             )
-        done = load_finished(out, repair=True, config=config)
-        atomic_write(run_file, json.dumps(config, indent=1))  # e.g. a new step_timeout
-        return done
+        else:
+            done = load_finished(out, repair=True, config=config)
+            atomic_write(run_file, json.dumps(config, indent=1))  # e.g. a new step_timeout
+            return done
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(run_file, json.dumps(config, indent=1))  # before any trial: a folder with parts has a run.json
     (out / "parts").mkdir(exist_ok=True)
     return {}
+
+
+RESULT_FILES = ("run.json", "results.json", "episodes.csv", "summary.csv", "curves.png")
+
+
+def _clear(out: Path, say: bool = True) -> None:
+    """Remove an evaluation's own files from `out` (never anything else there), saying what goes."""
+    parts = sorted((out / "parts").glob("trials-*.jsonl")) if (out / "parts").is_dir() else []
+    if say:
+        print(f"note: removing the evaluation in {out} ({len(parts)} part file(s) of finished trials)", file=sys.stderr)
+    for path in parts:
+        path.unlink()
+    if (out / "parts").is_dir() and not any((out / "parts").iterdir()):
+        (out / "parts").rmdir()
+    for name in RESULT_FILES:
+        (out / name).unlink(missing_ok=True)
 
 
 class ProgressBar:
@@ -258,37 +251,43 @@ def evaluate(
     resume: bool = False,
     progress: bool = True,
     task_entropy: int | None = None,
+    in_process: bool | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the agent on `suites` into the folder `out`; returns the results (as written to results.json).
 
-    `task_entropy` replaces the suites' tasks by fresh ones from that seed space (leaderboard verification);
-    such results do not match the installed suites' hashes and cannot be submitted.
+    `workers`: processes playing trials (results never depend on it). `in_process`: play in this process (default
+    when `workers` is 1); otherwise trials are played in spawned worker processes, so that an agent that kills its
+    process is reported with the suite and trial it was playing (the CLI always does this). `overwrite`: discard an
+    earlier evaluation in `out`. `task_entropy` replaces the suites' tasks by fresh ones from that seed space; such
+    results do not match the installed suites' hashes and cannot be submitted.
     """
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer of at least 1, got {workers!r}")
+    in_process = workers == 1 if in_process is None else in_process
+    if in_process and workers != 1:
+        raise ValueError(f"in_process needs workers=1, got workers={workers}")
     options = options or ProtocolOptions()
     out = Path(out)
     config = run_config(recipe, suites, trials, seed, options, task_entropy)
-    done = _prepare(out, config, resume)
+    done = _prepare(out, config, resume, overwrite)
     todo = [(s, [k for k in range(d["trials"]) if (s, k) not in done]) for s, d in config["suites"].items()]
     todo = [(s, ks) for s, ks in todo if ks]
     total = sum(d["trials"] for d in config["suites"].values())
     bar = ProgressBar(total, total - sum(len(ks) for _, ks in todo), f"evaluate {recipe.label}", progress)
-    parts = str(out / "parts")
-    if workers <= 1:
-        for suite, ks in todo:  # in-process: the bar moves and Ctrl-C stops between trials
-            _work(recipe, suite, ks, seed, options, parts, bar.update, task_entropy)
-    else:
-        chunks = [(s, ks[i : i + size]) for s, ks in todo for size in [max(1, math.ceil(len(ks) / workers))] for i in range(0, len(ks), size)]
-        threads = str(max(1, (os.cpu_count() or 1) // workers))
-        with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_share_cores,
-                                    initargs=(threads,)) as pool:  # fmt: skip
-            futures = [pool.submit(_work, recipe, s, ks, seed, options, parts, None, task_entropy) for s, ks in chunks]
+    suite_of = functools.partial(_suite, task_entropy=task_entropy)
+    if in_process:
+        if todo:  # one agent for every suite: the bar moves and Ctrl-C stops between trials
+            agent = recipe.build()
             try:
-                for future in cf.as_completed(futures):
-                    bar.update(future.result())
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+                play(agent, bool(recipe.privileged), todo, suite_of, seed, options,
+                     out / "parts" / f"trials-{os.getpid()}-{_RUN_TOKEN}.jsonl", on_trial=lambda s, k: bar.update())  # fmt: skip
+            finally:
+                close_agent(agent)
+    elif todo:
+        chunks = [(s, ks[i : i + size]) for s, ks in todo for size in [max(1, math.ceil(len(ks) / workers))]
+                  for i in range(0, len(ks), size)]  # fmt: skip
+        play_in_workers(recipe, chunks, seed, options, str(out / "parts"), suite_of, workers, _RUN_TOKEN, bar.update)
     return finalise(out, config, task_entropy)
 
 

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from icrl_bench.protocol.runner import TrialRecord
+from icrl_bench.protocol.records import TrialRecord
 
 N_BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 0

@@ -17,7 +17,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from icrl_bench.protocol.runner import TrialRecord
+from icrl_bench.protocol.records import EPISODES_CSV_COLUMNS, TrialRecord, episode_rows
+from icrl_bench.protocol.suites import get_suite
 
 SCHEMA_VERSION = 1
 BASELINE_CURVES = Path(__file__).with_name("baseline_curves.json")
@@ -40,15 +41,10 @@ def write_results(out: Path, config: Mapping[str, Any], records: Mapping[str, li
 
     with open(out / "episodes.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["suite", "trial", "episode", "success", "steps", "start", "shortest", "optimal", "truncated",
-                    "forced_random", "invalid_actions", "env_seed", "agent_seed", "task_id"])  # fmt: skip
+        w.writerow(EPISODES_CSV_COLUMNS)
         for suite, recs in records.items():
-            change_after = config["suites"][suite].get("change_after")
             for r in recs:
-                for i, e in enumerate(r.episodes):
-                    task_id = r.task_ids[1 if change_after is not None and i >= change_after else 0]
-                    w.writerow([suite, r.trial, i, e.success, e.steps, e.start, e.shortest, e.optimal, int(e.truncated),
-                                e.forced_random, e.invalid_actions, r.env_seed, r.agent_seed, task_id])  # fmt: skip
+                w.writerows(episode_rows(r, get_suite(suite)))
 
     with open(out / "summary.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -88,6 +84,7 @@ def format_table(summary: Mapping[str, Mapping[str, Any]], label: str) -> str:
         if "drop" in m:
             lines.append(
                 f"{'':16} change: {m['pre_change']:.2f} -> {m['post_change']:.2f} (drop {ci(m['drop'])}), "
-                f"recovered after {m['recovery_episodes']} episodes"
+                + ("not recovered within the trial" if m["recovery_episodes"] is None
+                   else f"recovered after {m['recovery_episodes']} episodes")
             )
     return "\n".join(lines)

@@ -12,9 +12,12 @@ import dataclasses
 import operator
 import random
 import signal
+import sysconfig
 import threading
 import time
+import traceback
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from typing import Any, Callable, Iterator, Sequence
@@ -23,13 +26,23 @@ from icrl_bench.envs.dynamics import _success_values
 from icrl_bench.envs.frozen_lake import ICRLFrozenLakeEnv
 from icrl_bench.envs.task import TaskSpec, Transition
 from icrl_bench.protocol.agent import SingleAsBatched, TrialInfo, is_batched
+from icrl_bench.protocol.isolation import AgentProcessError
+from icrl_bench.protocol.records import EpisodeRecord, TrialRecord  # re-exported: `from ...runner import TrialRecord`
 from icrl_bench.protocol.suites import Suite
 
 FORCED_EXPLORATION = ("none", "paper")
 
 
 class AgentError(RuntimeError):
-    """The agent failed (raised, returned an invalid action, or was too slow); the message names where."""
+    """The agent failed (raised, returned an invalid action, was too slow, or its process died); the message names
+    where. `details`: the agent's full traceback where there is one (``icrl-bench evaluate --debug`` prints it)."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
+
+    def __reduce__(self) -> tuple:  # keeps `details` across worker processes
+        return (type(self), (str(self), self.details))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +53,8 @@ class ProtocolOptions:
         forced_exploration: ``none`` (default: the agent acts on its own from the first step) or ``paper``
             (Rentschler & Roberts: the agent's action is used with probability 0, 0, 0.1, 0.1, ..., 0.9, 0.9 in
             episodes 1-20, then 1.0; otherwise a uniformly random action; restarting after a non-stationary
-            change). Stitching suites are always played greedily, as in the paper.
+            change). Greedy-only suites (`Suite.greedy_only`: the stitching ones) are always played greedily, as
+            in the paper.
         step_timeout: seconds an `act`/`act_batch` call may take before the run stops with an error.
         batch_size: trials per call for batched agents.
         on_invalid_action: ``error`` (default: stop with a message naming the trial) or ``random`` (replace it
@@ -66,48 +80,29 @@ class ProtocolOptions:
         return dataclasses.asdict(self)
 
 
-@dataclasses.dataclass
-class EpisodeRecord:
-    """One episode: enough to recompute every metric and to check it is possible."""
-
-    success: int  # 1 if a goal was reached
-    steps: int
-    start: int  # start tile
-    shortest: int  # shortest start-to-goal moves on that episode's map
-    optimal: float  # success probability of the optimal (map-knowing) policy from that start
-    truncated: bool
-    forced_random: int = 0  # actions replaced by forced exploration
-    invalid_actions: int = 0  # invalid actions replaced by random ones (on_invalid_action="random")
-
-
-@dataclasses.dataclass
-class TrialRecord:
-    """One trial: its seeds, task ids and per-episode records (what results.json stores)."""
-
-    suite: str
-    trial: int
-    env_seed: int
-    agent_seed: int
-    task_ids: list[str]
-    episodes: list[EpisodeRecord]
-    wall_time: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dict(vars(self))  # flat fields; faster than dataclasses.asdict's deep copy
-        out["task_ids"] = list(self.task_ids)
-        out["episodes"] = [dict(vars(e)) for e in self.episodes]
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
-        data = dict(data)
-        data["episodes"] = [EpisodeRecord(**e) for e in data["episodes"]]
-        return cls(**data)
-
-
 def paper_exploration_probability(episode_since_change: int) -> float:
     """Probability that the agent's own action is used (the paper's schedule)."""
     return 1.0 if episode_since_change >= 20 else (episode_since_change // 2) / 10
+
+
+def paper_exploration_schedule(suite: Suite) -> tuple[float, ...]:
+    """Per episode of a trial, the probability that the agent's own action is used under the paper's forced
+    exploration; the schedule restarts when a non-stationary suite changes the task. (The runner plays it and
+    the leaderboard validator replays it: this is the one copy.)"""
+    out: list[float] = []
+    since_change = 0
+    for k in range(suite.n_episodes):
+        if k and suite.task_index(k) != suite.task_index(k - 1):
+            since_change = 0
+        out.append(paper_exploration_probability(since_change))
+        since_change += 1
+    return tuple(out)
+
+
+def forced_exploration_rng(agent_seed: int) -> random.Random:
+    """A trial's forced-exploration stream (each step: one draw, and a random action when forced), derived from
+    its agent seed but never the agent's own stream; the leaderboard validator replays it."""
+    return random.Random(agent_seed ^ 0x5EED)
 
 
 @lru_cache(maxsize=4096)
@@ -126,19 +121,54 @@ def _raise_timeout(signum: int, frame: Any) -> None:
     raise _Timeout
 
 
+class _UserInterrupt:
+    """Whether the user pressed Ctrl-C (a real SIGINT) since the run began: a `KeyboardInterrupt` raised by the
+    agent's own code is the agent's error, not the user's."""
+
+    seen = False
+
+    @classmethod
+    def handler(cls, signum: int, frame: Any) -> None:
+        cls.seen = True
+        raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
-def _alarm_handler(enabled: bool) -> Iterator[bool]:
-    """Install the SIGALRM handler once for a whole run (main thread on Unix); yields whether alarms work."""
-    usable = enabled and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not usable:
-        yield False
-        return
-    previous = signal.signal(signal.SIGALRM, _raise_timeout)
+def _signal_handlers(enabled: bool) -> Iterator[bool]:
+    """Install the SIGALRM handler (if `enabled`) and the SIGINT recorder once for a whole run (main thread on
+    Unix); yields whether alarms work. Elsewhere every KeyboardInterrupt counts as the user's."""
+    main = threading.current_thread() is threading.main_thread()
+    usable = enabled and hasattr(signal, "setitimer") and main
+    previous_int = signal.getsignal(signal.SIGINT) if main else None
+    if main and previous_int is signal.default_int_handler:
+        _UserInterrupt.seen = False
+        signal.signal(signal.SIGINT, _UserInterrupt.handler)
+    else:
+        _UserInterrupt.seen = True  # cannot tell them apart: treat interrupts as the user's
+    previous = signal.signal(signal.SIGALRM, _raise_timeout) if usable else None
     try:
-        yield True
+        yield usable
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        if usable:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        if main and previous_int is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous_int)
+
+
+_NOT_THE_AGENT = tuple(str(Path(p)) for p in {sysconfig.get_paths()["stdlib"], str(Path(__file__).parent)})
+
+
+def _raised_at(e: BaseException) -> str:
+    """``file:line in function`` of the frame that raised, preferring the agent's own code over the standard
+    library and the runner (a numpy error is reported at the agent's line that called numpy)."""
+    frames = traceback.extract_tb(e.__traceback__)[1:]  # [0] is the runner's call
+    if not frames:
+        return ""
+    site = tuple(str(Path(p)) for p in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    own = [f for f in frames if not f.filename.startswith(_NOT_THE_AGENT + site)]
+    frame = (own or frames)[-1]
+    return f" (at {frame.filename}:{frame.lineno} in {frame.name})"
 
 
 class _Caller:
@@ -160,12 +190,21 @@ class _Caller:
                     signal.setitimer(signal.ITIMER_REAL, 0)
         except _Timeout:
             raise AgentError(f"{where()}: the agent took longer than the per-step limit of {limit} s") from None
-        except (AgentError, KeyboardInterrupt):
+        except AgentError:
             raise
+        except KeyboardInterrupt as e:
+            if _UserInterrupt.seen:
+                raise
+            raise AgentError(f"{where()}: the agent raised KeyboardInterrupt (no Ctrl-C was pressed){_raised_at(e)}",
+                             "".join(traceback.format_exception(e))) from None  # fmt: skip
         except SystemExit as e:
-            raise AgentError(f"{where()}: the agent called exit({e.code})") from None
+            raise AgentError(f"{where()}: the agent called exit({e.code}){_raised_at(e)}",
+                             "".join(traceback.format_exception(e))) from None  # fmt: skip
+        except AgentProcessError as e:  # an isolated agent: the child's traceback comes with it
+            raise AgentError(f"{where()}: {e}", e.traceback_text) from None
         except Exception as e:
-            raise AgentError(f"{where()}: the agent raised {type(e).__name__}: {e}") from e
+            raise AgentError(f"{where()}: the agent raised {type(e).__name__}: {e}{_raised_at(e)}",
+                             "".join(traceback.format_exception(e))) from e  # fmt: skip
         if limit is not None and time.perf_counter() - start > limit:  # where alarms cannot interrupt
             raise AgentError(f"{where()}: the agent took longer than the per-step limit of {limit} s")
         return result
@@ -192,12 +231,11 @@ class _Trial:
         self.tasks = suite.tasks[trial] if trial < suite.n_trials else suite.trial_tasks(trial)
         self.env_seed, self.agent_seed = suite.trial_seeds(seed, trial)
         self.env = ICRLFrozenLakeEnv(**suite.env_kwargs)
-        self.obs, _ = self.env.reset(seed=self.env_seed, options={"task": self.tasks[0]})
-        self.task = self.tasks[0]
+        self.task = self.tasks[suite.task_index(0)]
+        self.obs, _ = self.env.reset(seed=self.env_seed, options={"task": self.task})
         self.episode_start = self.obs
-        self.rng = random.Random(self.agent_seed ^ 0x5EED)  # forced exploration, never the agent's stream
+        self.rng = forced_exploration_rng(self.agent_seed)  # also draws the replacements of invalid actions
         self.episode = 0
-        self.since_change = 0
         self.steps = 0
         self.forced = 0
         self.invalid = 0
@@ -226,13 +264,12 @@ class _Trial:
             )
         )
         self.episode += 1
-        self.since_change += 1
         self.steps = self.forced = self.invalid = 0
         if self.episode == self.suite.n_episodes:
             return False
-        if self.suite.change_after is not None and self.episode == self.suite.change_after:
-            self.task = self.tasks[1]
-            self.since_change = 0
+        task = self.tasks[self.suite.task_index(self.episode)]
+        if task is not self.task:  # the non-stationary change
+            self.task = task
             self.obs, _ = self.env.reset(options={"task": self.task})
         else:
             self.obs, _ = self.env.reset()
@@ -267,9 +304,11 @@ def run_trials(
     options = options or ProtocolOptions()
     batched = agent if is_batched(agent) else SingleAsBatched(agent)
     size = options.batch_size if batched is agent else 1
-    forced = options.forced_exploration == "paper" and not suite.name.startswith("stitching")
+    # Under forced exploration, the probability per episode that the agent's own action is used (else None).
+    paper = options.forced_exploration == "paper" and not suite.greedy_only
+    forced = paper_exploration_schedule(suite) if paper else None
     reveal = bool(getattr(agent, "privileged", False)) if privileged is None else privileged
-    with _alarm_handler(options.step_timeout is not None) as alarms:
+    with _signal_handlers(options.step_timeout is not None) as alarms:
         call = _Caller(options.step_timeout, alarms)
         for i in range(0, len(trials), size):
             yield from _run_batch(batched, suite, list(trials[i : i + size]), seed, call, forced, options, reveal)
@@ -281,7 +320,7 @@ def _run_batch(
     trials: list[int],
     seed: int,
     call: _Caller,
-    forced: bool,
+    forced: tuple[float, ...] | None,
     options: ProtocolOptions,
     privileged: bool,
 ) -> Iterator[TrialRecord]:
@@ -314,7 +353,7 @@ def _run_batch(
         for j, value in zip(active, actions):
             s = states[j]
             a = _check_action(value, s, options.on_invalid_action == "random")
-            if forced and s.rng.random() >= paper_exploration_probability(s.since_change):
+            if forced is not None and s.rng.random() >= forced[s.episode]:
                 a = s.rng.randrange(4)
                 s.forced += 1
             obs, reward, terminated, truncated, _ = s.env.step(a)

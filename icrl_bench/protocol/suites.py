@@ -44,6 +44,8 @@ class Suite:
         n_trials: trials in the suite (``--trials`` runs the first k).
         description: one line for `icrl-bench suites`.
         entropy: the seed space the tasks are drawn from (`EVAL_ENTROPY` for the evaluation suites).
+        greedy_only: always played without forced exploration, whatever the protocol options (the stitching
+            suites, as in the paper). Not part of the hash: it changes how a suite is played, not its tasks.
     """
 
     name: str
@@ -54,6 +56,7 @@ class Suite:
     change_after: int | None = None
     n_trials: int = DEFAULT_TRIALS
     entropy: int = EVAL_ENTROPY
+    greedy_only: bool = False
 
     @property
     def env_kwargs(self) -> dict[str, Any]:
@@ -73,6 +76,15 @@ class Suite:
         if self.change_after is None:
             return (first,)
         return (first, change_task(first, "resample", rng, source))
+
+    def task_index(self, episode: int) -> int:
+        """Which of a trial's tasks is played in episode `episode` (0-based): 0, or 1 from `change_after` on."""
+        return 1 if self.change_after is not None and episode >= self.change_after else 0
+
+    def task_for(self, trial: int, episode: int) -> TaskSpec:
+        """The task played in episode `episode` (0-based) of trial `trial`."""
+        tasks = self.tasks[trial] if trial < self.n_trials else self.trial_tasks(trial)
+        return tasks[self.task_index(episode)]
 
     @cached_property
     def tasks(self) -> tuple[tuple[TaskSpec, ...], ...]:
@@ -112,8 +124,10 @@ SUITES: dict[str, Suite] = {
         Suite("ood-slippery", 1, "ICRLFrozenLakeSlippery-v0", 30, "slippery (success_rate 1/3)"),
         Suite("ood-permuted", 1, "ICRLFrozenLakePermuted-v0", 30, "a random action permutation per task"),
         Suite("nonstationary", 1, "ICRLFrozenLake-v0", 60, "map replaced by a fresh one after 30 episodes", 30),
-        Suite("stitching-paper", 1, "ICRLFrozenLakeStitchingPaper-v0", 5, "the paper's stitching task, 5 episodes"),
-        Suite("stitching", 1, "ICRLFrozenLakeStitching-v0", 5, "generated stitching tasks, 5 episodes"),
+        Suite("stitching-paper", 1, "ICRLFrozenLakeStitchingPaper-v0", 5, "the paper's stitching task, 5 episodes",
+              greedy_only=True),
+        Suite("stitching", 1, "ICRLFrozenLakeStitching-v0", 5, "generated stitching tasks, 5 episodes",
+              greedy_only=True),
     )
 }
 DEFAULT_SUITES = tuple(SUITES)

@@ -1,0 +1,201 @@
+"""Verification signatures: Ed25519 (the `cryptography` package, an optional extra imported only when used).
+
+The verifier holds a private key; the board commits the matching public keys in ``leaderboard/keys/*.pem``.
+A verification block is signed together with `entry_hash` (every part of the submission that affects the board:
+the metadata and the whole results, records in canonical order), so anyone can check a block with no secret,
+and any edit after signing - a flipped ``verified``, a changed date, report, privilege or record - breaks it.
+
+The verifier's key never travels through a command line: it comes from the environment variable
+``ICRL_BENCH_VERIFIER_KEY`` (the PEM text, removed from this process's environment block as soon as it is read,
+so that ``/proc/<pid>/environ`` no longer shows it) or from a file (``--key-file``). The secret seed of a
+re-run is derived from the key and the entry (`derived_seed`), so the verifier needs no second secret and can
+reproduce every verification, and a submitter cannot know it.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import ctypes
+import hashlib
+import hmac
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+KEY_ENV = "ICRL_BENCH_VERIFIER_KEY"
+KEYS_FOLDER = "keys"  # inside the board folder: <key_id>.pem public keys
+DOMAIN = "icrl-bench verification v2"
+
+
+class SigningError(RuntimeError):
+    """A key that cannot be read or used; the message says what to do."""
+
+
+def _crypto() -> Any:
+    try:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+    except ImportError:
+        raise SigningError(
+            "checking or writing verification signatures needs the 'cryptography' package: "
+            "pip install 'icrl-bench[verify]'"
+        ) from None
+    return serialization, ed25519
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte string a JSON value signs as: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def canonical_results(results: dict[str, Any]) -> dict[str, Any]:
+    """`results` with each suite's records sorted by trial (key order is irrelevant after `canonical_json`)."""
+    out = dict(results)
+    records = results.get("records")
+    if isinstance(records, dict):
+        out["records"] = {
+            s: sorted(recs, key=lambda r: (r.get("trial") if isinstance(r, dict) and isinstance(r.get("trial"), int) else -1,
+                                           canonical_json(r)))
+            if isinstance(recs, list) else recs
+            for s, recs in records.items()
+        }  # fmt: skip
+    return out
+
+
+def entry_hash(submission: dict[str, Any]) -> str:
+    """SHA-256 over everything of a submission that the board shows or ranks by: meta and the whole results."""
+    payload = {"meta": submission.get("meta"), "results": canonical_results(submission.get("results") or {})}
+    return hashlib.sha256(canonical_json(payload)).hexdigest()
+
+
+def key_id(public_key: Any) -> str:
+    """16 hex digits naming a public key (SHA-256 of its raw bytes)."""
+    serialization, _ = _crypto()
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _message(block: dict[str, Any], entry: str) -> bytes:
+    unsigned = {k: v for k, v in block.items() if k != "signature"}
+    return canonical_json({"domain": DOMAIN, "block": unsigned, "entry_hash": entry})
+
+
+def sign_block(block: dict[str, Any], submission: dict[str, Any], private_key: Any) -> dict[str, Any]:
+    """`block` with ``key_id``, ``entry_hash`` and ``signature`` (base64 Ed25519) filled in."""
+    block = copy.deepcopy(block)
+    block["key_id"] = key_id(private_key.public_key())
+    block["entry_hash"] = entry_hash(submission)
+    block["signature"] = base64.b64encode(private_key.sign(_message(block, block["entry_hash"]))).decode()
+    return block
+
+
+def load_public_keys(board: str | Path) -> dict[str, Any]:
+    """The committed public keys of a board: key id -> key (an empty dict if the folder has none)."""
+    serialization, ed25519 = _crypto()
+    keys = {}
+    folder = Path(board) / KEYS_FOLDER
+    for path in sorted(folder.glob("*.pem")) if folder.is_dir() else []:
+        try:
+            key = serialization.load_pem_public_key(path.read_bytes())
+        except (ValueError, OSError) as e:
+            raise SigningError(f"{path}: not a PEM public key ({e})") from None
+        if not isinstance(key, ed25519.Ed25519PublicKey):
+            raise SigningError(f"{path}: not an Ed25519 public key")
+        keys[key_id(key)] = key
+    return keys
+
+
+def signature_problem(block: dict[str, Any], submission: dict[str, Any], keys: dict[str, Any]) -> str | None:
+    """Why the block's signature does not hold for this submission under the committed `keys` (None: it holds)."""
+    _crypto()
+    from cryptography.exceptions import InvalidSignature
+
+    public = keys.get(block.get("key_id"))
+    if public is None:
+        return (f"the verification block is signed with key {block.get('key_id')!r}, which is not among the "
+                f"board's committed keys ({', '.join(sorted(keys)) or 'none'})")  # fmt: skip
+    if block.get("entry_hash") != entry_hash(submission):
+        return "the entry changed after it was verified (its hash differs from the signed one): verify it again"
+    try:
+        public.verify(base64.b64decode(str(block.get("signature")), validate=True), _message(block, block["entry_hash"]))
+    except (InvalidSignature, ValueError):
+        return "the verification block's signature does not check: it was edited after signing, or forged"
+    return None
+
+
+def derived_seed(private_key: Any, submission: dict[str, Any]) -> bytes:
+    """The secret seed of this entry's re-run: HMAC of the entry under the private key (reproducible by its holder)."""
+    serialization, _ = _crypto()
+    raw = private_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return hmac.new(raw, b"seed:" + entry_hash(submission).encode(), hashlib.sha256).digest()
+
+
+def _load_private(pem: bytes, where: str) -> Any:
+    serialization, ed25519 = _crypto()
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as e:
+        raise SigningError(f"{where}: not an unencrypted PEM private key ({e})") from None
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise SigningError(f"{where}: not an Ed25519 private key (make one with `icrl-bench leaderboard keygen`)")
+    return key
+
+
+def _erase_from_environment_block(name: str) -> None:
+    """Overwrite the variable's bytes in this process's initial environment block (what /proc/<pid>/environ shows)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None)
+    libc.getenv.restype = ctypes.c_void_p
+    pointer = libc.getenv(name.encode())
+    if pointer:
+        ctypes.memset(pointer, ord("*"), len(ctypes.string_at(pointer)))
+
+
+def take_private_key(key_file: str | os.PathLike | None = None) -> Any:
+    """The verifier's private key: from `key_file`, else from ``$ICRL_BENCH_VERIFIER_KEY`` (then erased).
+
+    Erasing the variable is checked on Linux: if ``/proc/self/environ`` still shows the key, this raises rather
+    than run an untrusted agent beside it.
+    """
+    if key_file is not None:
+        try:
+            return _load_private(Path(key_file).read_bytes(), str(key_file))
+        except OSError as e:
+            raise SigningError(f"cannot read the key file {key_file}: {e}") from None
+    text = os.environ.get(KEY_ENV)
+    if not text:
+        raise SigningError(f"give the verifier's private key in ${KEY_ENV} (its PEM text) or with --key-file PATH")
+    _erase_from_environment_block(KEY_ENV)
+    del os.environ[KEY_ENV]  # also unsetenv: children never inherit it
+    key = _load_private(text.encode(), f"${KEY_ENV}")
+    environ = Path("/proc/self/environ")
+    if environ.exists() and text.strip().encode()[-40:] in environ.read_bytes():
+        raise SigningError(f"could not erase ${KEY_ENV} from this process's environment; use --key-file instead")
+    return key
+
+
+def generate_key(private_path: str | Path, board: str | Path) -> tuple[Path, Path]:
+    """A new Ed25519 key pair: the private key at `private_path` (mode 0600, never overwritten) and the public
+    key committed in ``BOARD/keys/<key_id>.pem``."""
+    serialization, ed25519 = _crypto()
+    key = ed25519.Ed25519PrivateKey.generate()
+    private_path = Path(private_path)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    try:
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except FileExistsError:
+        raise SigningError(f"{private_path} already exists: keys are never overwritten") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    public = key.public_key()
+    folder = Path(board) / KEYS_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    public_path = folder / f"{key_id(public)}.pem"
+    public_path.write_bytes(public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private_path, public_path

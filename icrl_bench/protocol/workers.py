@@ -1,0 +1,172 @@
+"""Playing trials into a results folder, in this process or in worker processes that report every trial.
+
+`play` runs (suite, trials) jobs with one agent and appends each finished trial to this process's part file
+(flushed and fsynced). `play_in_workers` hands chunks of trials to worker processes (spawned: each builds its own
+agent once) and follows them through an event queue: which chunk each worker plays and which trials it finished.
+So when a worker dies - the agent called ``os._exit``, crashed the interpreter, or was killed for memory - the
+error names the exit status, the suite and the trial it was playing (the episode only an isolated agent can
+tell, `protocol.isolation`), and finished trials are on disk for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import pickle
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from icrl_bench.protocol.agent import is_batched
+from icrl_bench.protocol.isolation import describe_exit
+from icrl_bench.protocol.runner import AgentError, ProtocolOptions, run_trials
+from icrl_bench.protocol.suites import Suite
+
+Job = tuple[str, list[int]]  # a suite name and trial indices
+
+
+def play(
+    agent: Any,
+    privileged: bool,
+    jobs: Sequence[Job],
+    suite_of: Callable[[str], Suite],
+    seed: int,
+    options: ProtocolOptions,
+    part_file: Path,
+    on_start: Callable[[str, list[int]], None] | None = None,
+    on_trial: Callable[[str, int], None] | None = None,
+) -> int:
+    """Play the jobs with `agent`, appending each finished trial to `part_file`; returns how many finished."""
+    count = 0
+    with open(part_file, "a") as f:
+        for suite_name, trials in jobs:
+            if on_start is not None:
+                on_start(suite_name, trials)
+            for record in run_trials(agent, suite_of(suite_name), trials, seed, options, privileged=privileged):
+                f.write(json.dumps(record.to_dict()) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+                count += 1
+                if on_trial is not None:
+                    on_trial(suite_name, record.trial)
+    return count
+
+
+def close_agent(agent: Any) -> None:
+    """Call the agent's ``close()`` if it has one."""
+    close = getattr(agent, "close", None)
+    if callable(close):
+        close()
+
+
+def _portable(e: BaseException) -> BaseException:
+    """`e` if it survives pickling (to reach the parent), else a RuntimeError with its text."""
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:  # noqa: BLE001 - any exception type may refuse to pickle
+        return RuntimeError(f"{type(e).__name__}: {e}")
+
+
+def _worker(index: int, recipe: Any, jobs: Any, events: Any, seed: int, options: ProtocolOptions, parts: str,
+            suite_of: Callable[[str], Suite], threads: str, token: str) -> None:  # fmt: skip
+    """A worker process: build the agent once, play chunks from `jobs` until None, report on its `events` pipe
+    (synchronous sends: what was reported before the process died has reached the parent)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # split the cores among the workers (torch's pool)
+        os.environ.setdefault(var, threads)
+    agent = None
+    try:
+        agent = recipe.build()
+        part_file = Path(parts) / f"trials-{os.getpid()}-{token}.jsonl"
+        while (job := jobs.get()) is not None:
+            size = options.batch_size if is_batched(agent) else 1  # trials played at once
+            play(agent, bool(recipe.privileged), [job], suite_of, seed, options, part_file,
+                 on_start=lambda s, ks: events.send(("start", s, ks, size)),
+                 on_trial=lambda s, k: events.send(("trial", s, k)))  # fmt: skip
+        events.send(("done",))
+    except KeyboardInterrupt:
+        pass  # the user's Ctrl-C: the parent stops the run and says so
+    except BaseException as e:  # noqa: BLE001 - every failure goes to the parent, which names it
+        events.send(("error", _portable(e)))
+    finally:
+        if agent is not None:
+            try:
+                close_agent(agent)
+            except Exception:  # noqa: BLE001 - an error while closing must not hide the run's own error
+                pass
+
+
+def play_in_workers(recipe: Any, chunks: Sequence[Job], seed: int, options: ProtocolOptions, parts: str,
+                    suite_of: Callable[[str], Suite], workers: int, token: str,
+                    on_trial: Callable[[], None] | None = None) -> None:  # fmt: skip
+    """Play `chunks` in `workers` spawned processes; raise the first worker's error, or an `AgentError` naming the
+    exit status, suite and trial of a worker that died."""
+    ctx = multiprocessing.get_context("spawn")
+    jobs = ctx.Queue()
+    for chunk in chunks:
+        jobs.put(chunk)
+    for _ in range(workers):
+        jobs.put(None)
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]  # (parent's end, worker's end)
+    procs = [ctx.Process(target=_worker, args=(i, recipe, jobs, pipes[i][1], seed, options, parts, suite_of, threads,
+                                               token), daemon=True) for i in range(workers)]  # fmt: skip
+    playing: dict[int, tuple[str, list[int], list[int], int]] = {}  # worker -> (suite, trials, finished, batch)
+    done: set[int] = set()
+
+    def drain(index: int) -> None:
+        end = pipes[index][0]
+        while end.poll():
+            try:
+                event = end.recv()
+            except EOFError:
+                return
+            if event[0] == "start":
+                playing[index] = (event[1], event[2], [], event[3])
+            elif event[0] == "trial":
+                playing[index][2].append(event[2])
+                if on_trial is not None:
+                    on_trial()
+            elif event[0] == "done":
+                done.add(index)
+            else:
+                raise event[1]
+
+    try:
+        for p in procs:
+            p.start()
+        for _, worker_end in pipes:
+            worker_end.close()  # the workers hold theirs: end of file once a worker is gone
+        while len(done) < workers:
+            ready = multiprocessing.connection.wait([end for end, _ in pipes] + [p.sentinel for p in procs], timeout=1.0)
+            for index in range(workers):
+                drain(index)
+            for index, p in enumerate(procs):
+                if index not in done and (p.sentinel in ready or p.exitcode is not None):
+                    p.join(timeout=5)
+                    drain(index)
+                    if index not in done:
+                        raise AgentError(_death_message(p.exitcode, playing.get(index)))
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=5)
+        jobs.cancel_join_thread()
+
+
+def _death_message(code: int | None, state: tuple[str, list[int], list[int], int] | None) -> str:
+    if state is None:
+        return f"a worker process {describe_exit(code)} before it began a trial (while building the agent?)"
+    suite, trials, finished, batch = state
+    left = [k for k in trials if k not in finished]
+    if not left:
+        at = f"after trial {trials[-1]}"
+    elif batch == 1 or len(left) == 1:  # trials are played in order, one at a time
+        at = f"trial {left[0]}"
+    else:
+        at = f"one of trials {', '.join(map(str, left[:batch][:10]))}{' ...' if min(batch, len(left)) > 10 else ''} (played together)"
+    return (f"suite {suite!r}, {at}: the agent's worker process {describe_exit(code)} "
+            f"(the episode is not known in a worker; evaluate with --isolate to have it)")  # fmt: skip

@@ -1,0 +1,136 @@
+"""The board treats every file and string as hostile: links, odd files, sizes, Markdown and HTML injection."""
+
+import http.server
+import json
+import os
+import threading
+import time
+
+import pytest
+
+from icrl_bench.agents import AgentSpec
+from icrl_bench.leaderboard.files import MAX_FILE_BYTES
+from icrl_bench.leaderboard.render import render
+from icrl_bench.leaderboard.submission import SubmissionError, submit, validate_board, validate_meta
+from icrl_bench.protocol import evaluate
+
+META = {"authors": "Tests"}
+
+
+@pytest.fixture(scope="module")
+def results_file(tmp_path_factory):
+    out = tmp_path_factory.mktemp("r")
+    evaluate(AgentSpec("random"), ["stitching-paper"], out, progress=False)
+    return out / "results.json"
+
+
+@pytest.fixture
+def board(results_file, tmp_path):
+    board = tmp_path / "board"
+    submit(results_file, "random", META, board)
+    return board
+
+
+@pytest.mark.parametrize("target", ["README.md", "index.html"])
+def test_render_never_writes_through_a_link(board, tmp_path, target):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious")
+    (board / target).symlink_to(outside)
+    with pytest.raises(SubmissionError, match="symbolic link"):
+        render(board)
+    assert outside.read_text() == "precious"
+
+
+def test_submit_never_writes_through_a_linked_folder(results_file, tmp_path):
+    board, elsewhere = tmp_path / "board", tmp_path / "elsewhere"
+    board.mkdir()
+    elsewhere.mkdir()
+    (board / "submissions").symlink_to(elsewhere)
+    with pytest.raises(SubmissionError, match="symbolic link"):
+        submit(results_file, "random", META, board)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_odd_files_are_refused_before_they_are_read(board, tmp_path):
+    folder = board / "submissions"
+    (folder / "dir.json").mkdir()
+    os.mkfifo(folder / "fifo.json")  # reading it would block for ever
+    (folder / "zero.json").symlink_to("/dev/zero")  # reading it would never end
+    (folder / "digits.json").write_text('{"submission_schema": ' + "9" * 5000 + "}")
+    with open(folder / "huge.json", "wb") as f:  # sparse: over the limit without using the disk
+        f.truncate(MAX_FILE_BYTES + 1)
+    start = time.perf_counter()
+    problems = validate_board(sorted(folder.glob("*.json")), board)
+    assert time.perf_counter() - start < 30
+    text = "\n".join(problems)
+    assert "dir.json is a directory" in text and "fifo.json is a FIFO" in text
+    assert "zero.json is a symbolic link" in text and f"over the limit of {MAX_FILE_BYTES:,}" in text
+    assert "an integer of 5000 digits" in text
+    assert not any("random.json" in p for p in problems)  # the good entry is untouched
+
+
+@pytest.mark.parametrize("url", [
+    "javascript&colon;alert(1)", "/\\evil.example/x", "https://ok/)[pwn](javascript:alert(1))", "javascript:alert(1)",
+    "http://plain.example", "//evil.example", "https://ok/<script>", "https://ok/a b", "data:text/html,x",
+])  # fmt: skip
+def test_unsafe_links_are_refused(url):
+    problems = validate_meta({"name": "a", "authors": "b", "code_url": url}, "f")
+    assert any("must be an https:// URL or a relative path" in p for p in problems), url
+
+
+def test_names_must_be_one_plain_line_of_bounded_length():
+    assert validate_meta({"name": "x" * 200, "authors": "b"}, "f") == []
+    assert any("at most 200 are allowed" in p for p in validate_meta({"name": "x" * 100_000, "authors": "b"}, "f"))
+    for bad in ("evil\u202egnp.exe", "zero\u200bwidth", "bell\x07", "two\nlines", "para\u2029graph"):
+        assert any("control/bidi" in p for p in validate_meta({"name": bad, "authors": "b"}, "f")), repr(bad)
+    assert any("between 0 and 10^15" in p for p in validate_meta({"name": "a", "authors": "b", "model_size": 10**18}, "f"))
+
+
+def chromium():
+    import shutil
+
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (.ci/run does) for the browser test")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return path
+
+
+def test_hostile_names_run_no_script_and_fetch_nothing_in_a_browser(results_file, tmp_path):
+    import subprocess
+
+    requests = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            requests.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        name = (f'<img src=http://127.0.0.1:{port}/img onerror="document.title=\'pwned\'">'
+                f'<script>fetch("http://127.0.0.1:{port}/script")</script> [x](http://127.0.0.1:{port}/link)')  # fmt: skip
+        board = tmp_path / "board"
+        submit(results_file, name, {"authors": f"<iframe src=http://127.0.0.1:{port}/frame></iframe>"}, board)
+        _, page = render(board)
+        dom = subprocess.run(
+            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000", "--dump-dom",
+             page.resolve().as_uri() + "#selftest"],
+            capture_output=True, text=True, timeout=120,
+        ).stdout  # fmt: skip
+    finally:
+        server.shutdown()
+    assert '"ok":true' in dom.replace("&quot;", '"')  # the page worked, with the name in it as text
+    assert "<title>icrl-bench leaderboard</title>" in dom  # the onerror handler never ran
+    assert "<iframe" not in dom and "<img" not in dom and "&lt;img src=http://127.0.0.1" in dom  # text, not elements
+    assert requests == []  # nothing left the page

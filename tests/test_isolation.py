@@ -1,0 +1,172 @@
+"""Isolated agents: hostile agents under `leaderboard verify` obtain neither the map nor the verifier's secret.
+
+Each attack is first shown to work where the agent shares the runner's process (or on the public suites), so
+that each test could fail; then the same agent, under verification, finds nothing.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from icrl_bench.agents import AgentSpec
+from icrl_bench.envs.stitching import PAPER_STITCHING_TASK
+from icrl_bench.leaderboard.signing import derived_seed
+from icrl_bench.leaderboard.submission import submit
+from icrl_bench.leaderboard.verify import secret_numbers, verify
+from icrl_bench.protocol import evaluate
+from icrl_bench.protocol.evaluation import _suite
+from icrl_bench.protocol.isolation import IsolatedSpec
+
+HOSTILE = str(Path(__file__).with_name("hostile_agents.py"))
+META = {"authors": "Tests"}
+TRIALS = 3
+PAPER_TASK = "/".join(PAPER_STITCHING_TASK.rows)
+
+
+@pytest.fixture(scope="module")
+def key():
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    return ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))  # fixed: verification seeds are stable
+
+
+@pytest.fixture(scope="module")
+def entry(tmp_path_factory):
+    """A whole-suite entry on `id` (random agent) to verify hostile agents against."""
+    root = tmp_path_factory.mktemp("entry")
+    evaluate(AgentSpec("random"), ["id"], root / "r", progress=False)
+    return submit(root / "r" / "results.json", "random entry", META, root / "board")
+
+
+def hostile(name, report):
+    return AgentSpec(f"{HOSTILE}:{name}", {"report": str(report)})
+
+
+def findings(report):
+    return [json.loads(line) for line in Path(report).read_text().splitlines()]
+
+
+def verification_maps(entry, key):
+    """The maps the verification re-run plays (known to the test, which holds the key)."""
+    data = json.loads(Path(entry).read_text())
+    data["verification"] = None
+    _, entropy = secret_numbers(derived_seed(key, data))
+    return {"/".join(_suite("id", entropy).tasks[k][0].rows) for k in range(TRIALS)}, entropy
+
+
+def public_maps(trials=TRIALS):
+    return {"/".join(_suite("id", None).tasks[k][0].rows) for k in range(trials)}
+
+
+@pytest.mark.parametrize("name", ["StackSnooper", "GcSnooper"])
+def test_inspecting_memory_finds_the_map_in_process_but_not_under_verify(name, entry, key, tmp_path):
+    report = tmp_path / "in-process.jsonl"
+    evaluate(hostile(name, report), ["id"], tmp_path / "ev", trials=TRIALS, progress=False)
+    found = {m for f in findings(report) for m in f["maps"]}
+    assert public_maps() <= found  # in the runner's process the attack works
+
+    report = tmp_path / "verify.jsonl"
+    verify(entry, hostile(name, report), key, trials=TRIALS)
+    seen = findings(report)
+    assert len(seen) == TRIALS and all(f["pid"] != os.getpid() for f in seen)
+    truth, _ = verification_maps(entry, key)
+    found = {m for f in seen for m in f["maps"]}
+    assert found <= {PAPER_TASK} and not truth & found  # only the paper's published stitching map, a constant
+    assert all(f.get("secrets", []) == [] for f in seen)
+
+
+def test_evaluate_isolate_hides_the_map_too(tmp_path):
+    report = tmp_path / "r.jsonl"
+    evaluate(IsolatedSpec(hostile("GcSnooper", report)), ["id"], tmp_path / "ev", trials=TRIALS, progress=False)
+    assert {m for f in findings(report) for m in f["maps"]} <= {PAPER_TASK}
+
+
+def test_regenerating_the_public_suites_does_not_give_the_verification_maps(entry, key, tmp_path):
+    report = tmp_path / "public.jsonl"
+    evaluate(IsolatedSpec(hostile("SuiteRegenerator", report)), ["id"], tmp_path / "ev", trials=TRIALS, progress=False)
+    assert {m for f in findings(report) for m in f["maps"]} == public_maps()  # the public suites are public
+
+    report = tmp_path / "verify.jsonl"
+    verify(entry, hostile("SuiteRegenerator", report), key, trials=TRIALS)
+    seen = findings(report)
+    assert len(seen) == TRIALS and [f["maps"] for f in seen] == [[]] * TRIALS  # fresh seeds, fresh maps
+
+
+def test_reading_results_folders_finds_nothing_of_the_verification(entry, key, tmp_path, monkeypatch):
+    # While `evaluate` writes a results folder, the agent can read it (run.json, finished trials) ...
+    report = tmp_path / "ev.jsonl"
+    monkeypatch.chdir(tmp_path)
+    evaluate(IsolatedSpec(hostile("FolderSnooper", report)), ["id"], tmp_path / "results", trials=TRIALS, progress=False)
+    assert any('"seed": 0' in text for f in findings(report) for text in f["files"])
+    # ... but verification writes none: its records stay in the verifier's memory.
+    report = tmp_path / "verify.jsonl"
+    verify(entry, hostile("FolderSnooper", report), key, trials=TRIALS)
+    _, entropy = verification_maps(entry, key)
+    texts = [text for f in findings(report) for text in f["files"]]
+    assert not any(str(entropy) in text for text in texts)
+    assert not any('"task_entropy"' in text for text in texts)
+
+
+def test_the_key_is_not_in_any_command_line_or_environment(entry, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()  # fmt: skip
+    report = tmp_path / "proc.jsonl"
+    env = {**os.environ, "ICRL_BENCH_VERIFIER_KEY": pem, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "icrl_bench.cli", "leaderboard", "verify", str(entry), "--agent",
+         f"{HOSTILE}:ProcSnooper", "--agent-arg", f"report={report}", "--trials", str(TRIALS)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode in (0, 1), run.stderr  # verified or not: it ran to the end
+    seen = findings(report)
+    assert len(seen) == TRIALS
+    body = pem.splitlines()[1]  # the base64 line of the key
+    for f in seen:
+        readable = {k: v for k, v in f["proc"].items() if not v.startswith("unreadable")}
+        assert any(k.endswith("cmdline") and "leaderboard" in v for k, v in readable.items())  # it did read them
+        assert any(k.endswith("environ") and "PATH=" in v for k, v in readable.items())
+        for where, text in readable.items():
+            assert body not in text and "PRIVATE KEY" not in text, where
+
+
+def test_isolated_agents_errors_name_the_place_and_deaths_are_reported(tmp_path):
+    from icrl_bench.protocol.runner import AgentError
+
+    agent = tmp_path / "bad.py"
+    agent.write_text(
+        "import os\n"
+        "from icrl_bench.protocol.agent import Agent\n"
+        "class Raises(Agent):\n"
+        "    def act(self, obs):\n"
+        "        raise ValueError('boom')\n"
+        "class Exits(Agent):\n"
+        "    def act(self, obs):\n"
+        "        os._exit(3)\n"
+        "class Interrupts(Agent):\n"
+        "    def act(self, obs):\n"
+        "        raise KeyboardInterrupt\n"
+    )  # fmt: skip
+    with pytest.raises(AgentError) as raised:
+        evaluate(IsolatedSpec(AgentSpec(f"{agent}:Raises")), ["id"], tmp_path / "a", trials=2, progress=False)
+    message = str(raised.value)
+    assert "suite 'id', trial 0, episode 0, step 0" in message and "ValueError" in message and "boom" in message
+    assert f"{agent}:5 in act" in message
+    with pytest.raises(AgentError, match=r"trial 0, episode 0, step 0.*exited with status 3"):
+        evaluate(IsolatedSpec(AgentSpec(f"{agent}:Exits")), ["id"], tmp_path / "b", trials=2, progress=False)
+    with pytest.raises(AgentError, match="KeyboardInterrupt"):  # the agent's, not the user's
+        evaluate(IsolatedSpec(AgentSpec(f"{agent}:Interrupts")), ["id"], tmp_path / "c", trials=2, progress=False)
+
+
+def test_verify_with_workers_and_through_a_command_prefix(entry, key):
+    prefix = f"env PATH={Path(sys.executable).parent}:{os.environ['PATH']}"  # stands in for a container runtime
+    one = verify(entry, AgentSpec("explorer"), key, trials=4)
+    two = verify(entry, AgentSpec("explorer"), key, trials=4, workers=2, prefix=prefix)
+    assert one["suites"] == two["suites"] and one["seed_sha256"] == two["seed_sha256"]
