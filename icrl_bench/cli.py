@@ -247,6 +247,9 @@ def cmd_lb_verify(args: argparse.Namespace) -> int:
     from icrl_bench.protocol.isolation import AgentProcessError
     from icrl_bench.protocol.runner import AgentError
 
+    if args.workers < 1 or (args.trials is not None and args.trials < 1):
+        print(f"error: --workers and --trials must be at least 1 (got {args.workers} and {args.trials})", file=sys.stderr)
+        return 2
     try:
         key = take_private_key(args.key_file)  # first: the key leaves the environment before any child starts
         kwargs = parse_agent_args(args.agent_arg)

@@ -9,6 +9,7 @@ import os
 import random
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from icrl_bench.protocol.agent import Agent
@@ -67,15 +68,17 @@ class GcSnooper(_Snooper):
 
     def snoop(self) -> dict:
         maps, secrets = [], []
-        for obj in gc.get_objects():
-            try:
-                maps += _rows_of(obj)
-                if type(obj).__name__ in ("ICRLFrozenLakeEnv", "_Trial"):
-                    maps += _rows_of(getattr(obj, "task", None))
-                if isinstance(obj, str) and "PRIVATE KEY" in obj:
-                    secrets.append(obj)
-            except Exception:  # noqa: BLE001 - a cheater ignores what it cannot read
-                pass
+        with warnings.catch_warnings():  # attributes of deprecated objects warn when read
+            warnings.simplefilter("ignore")
+            for obj in gc.get_objects():
+                try:
+                    maps += _rows_of(obj)
+                    if type(obj).__name__ in ("ICRLFrozenLakeEnv", "_Trial"):
+                        maps += _rows_of(getattr(obj, "task", None))
+                    if isinstance(obj, str) and "PRIVATE KEY" in obj:
+                        secrets.append(obj)
+                except Exception:  # noqa: BLE001 - a cheater ignores what it cannot read
+                    pass
         return {"maps": sorted(set(maps)), "secrets": secrets}
 
 

@@ -1,7 +1,6 @@
 """The board treats every file and string as hostile: links, odd files, sizes, Markdown and HTML injection."""
 
 import http.server
-import json
 import os
 import threading
 import time
@@ -86,18 +85,7 @@ def test_names_must_be_one_plain_line_of_bounded_length():
     assert any("between 0 and 10^15" in p for p in validate_meta({"name": "a", "authors": "b", "model_size": 10**18}, "f"))
 
 
-def chromium():
-    import shutil
-
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (.ci/run does) for the browser test")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return path
-
-
-def test_hostile_names_run_no_script_and_fetch_nothing_in_a_browser(results_file, tmp_path):
+def test_hostile_names_run_no_script_and_fetch_nothing_in_a_browser(results_file, tmp_path, chromium):
     import subprocess
 
     requests = []
@@ -122,7 +110,7 @@ def test_hostile_names_run_no_script_and_fetch_nothing_in_a_browser(results_file
         submit(results_file, name, {"authors": f"<iframe src=http://127.0.0.1:{port}/frame></iframe>"}, board)
         _, page = render(board)
         dom = subprocess.run(
-            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000", "--dump-dom",
              page.resolve().as_uri() + "#selftest"],

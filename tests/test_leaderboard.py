@@ -2,7 +2,6 @@
 
 import collections
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -334,15 +333,6 @@ def html_unescape(text):
     return html.unescape(text)
 
 
-def chromium():
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (.ci/run does) for the browser test")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return path
-
-
 def run_page(browser, page, profile):
     """Load `page` in headless Chromium running its self-test; (report, console log lines)."""
     result = subprocess.run(
@@ -359,8 +349,8 @@ def run_page(browser, page, profile):
     return report, console
 
 
-def test_the_browser_check_sees_console_errors(tmp_path):
-    browser = chromium()
+def test_the_browser_check_sees_console_errors(tmp_path, chromium):
+    browser = chromium
     page = tmp_path / "broken.html"
     page.write_text('<html><body><img src="missing.png"><script>undefinedFunction();</script>'
                     '<pre id="selftest-result">{"ok": true, "checks": {}, "errors": []}</pre></body></html>')  # fmt: skip
@@ -368,8 +358,8 @@ def test_the_browser_check_sees_console_errors(tmp_path):
     assert any("undefinedFunction" in line for line in console)
 
 
-def test_page_in_a_real_headless_browser(tmp_path):
-    browser = chromium()
+def test_page_in_a_real_headless_browser(tmp_path, chromium):
+    browser = chromium
     board = make_board(tmp_path, ["random", "explorer", "qlearning"], suites=("nonstationary", "stitching"))
     _, page = render(board)
     report, console = run_page(browser, page, tmp_path / "profile")

@@ -91,3 +91,13 @@ def test_invalid_input():
         suite_metrics([])
     with pytest.raises(ValueError, match="different numbers of episodes"):
         suite_metrics([trial([1]), trial([1, 0])])
+
+
+def test_the_table_says_not_recovered_instead_of_none():
+    from icrl_bench.protocol.results import format_table
+
+    ci = {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}
+    row = {"auc": ci, "iqm_auc": ci, "first": ci, "last10": ci, "regret": ci, "steps_per_second": 10.0,
+           "drop": ci, "pre_change": 1.0, "post_change": 0.2}  # fmt: skip
+    assert "not recovered within the trial" in format_table({"nonstationary": {**row, "recovery_episodes": None}}, "a")
+    assert "recovered after 4 episodes" in format_table({"nonstationary": {**row, "recovery_episodes": 4}}, "a")

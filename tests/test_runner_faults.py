@@ -4,6 +4,7 @@ Each case asserts the message: what happened, where (suite, trial, and the episo
 to do next."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -120,3 +121,12 @@ def test_every_evaluate_value_is_checked_with_a_message_that_says_what_to_fix(tm
     assert "Traceback" not in run.stderr
     assert (tmp_path / "a-file").read_text() == "not a folder"
     assert not Path(tmp_path, "nothing-here").exists()
+
+
+def test_verify_checks_its_values_and_wants_a_key(tmp_path):
+    run = cli("leaderboard", "verify", tmp_path / "x.json", "--agent", "random", "--workers", "0")
+    assert run.returncode == 2 and "--workers and --trials must be at least 1" in run.stderr
+    run = subprocess.run([sys.executable, "-m", "icrl_bench.cli", "leaderboard", "verify", str(tmp_path / "x.json"),
+                          "--agent", "random"], capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if k != "ICRL_BENCH_VERIFIER_KEY"})  # fmt: skip
+    assert run.returncode == 2 and "give the verifier's private key in $ICRL_BENCH_VERIFIER_KEY" in run.stderr

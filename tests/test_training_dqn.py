@@ -2,6 +2,7 @@
 
 import copy
 import json
+import os
 
 import numpy as np
 import pytest
@@ -34,6 +35,12 @@ def config(data_file, out, **kw):
     base = dict(data=str(data_file), out=str(out), batch_size=4, max_positions=128, log_every=1, save_every=2,
                 model=TINY, online_episodes=3, rollout_trials=2, rollout_every=2, eval_trials=2)  # fmt: skip
     return TrainConfig(**(base | kw))
+
+
+def test_torch_runs_with_the_thread_count_conftest_sets():
+    # conftest sets OMP_NUM_THREADS and MKL_NUM_THREADS (1 unless given) before torch is imported: oversubscribed
+    # thread pools on a busy machine made the model tests about 20x slower. This fails if torch was imported first.
+    assert torch.get_num_threads() <= int(os.environ["OMP_NUM_THREADS"])
 
 
 def test_trial_arrays_round_trip(data_file):

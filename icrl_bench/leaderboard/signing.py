@@ -175,7 +175,8 @@ def take_private_key(key_file: str | os.PathLike | None = None) -> Any:
     del os.environ[KEY_ENV]  # also unsetenv: children never inherit it
     key = _load_private(text.encode(), f"${KEY_ENV}")
     environ = Path("/proc/self/environ")
-    if environ.exists() and text.strip().encode()[-40:] in environ.read_bytes():
+    body = max(text.split(), key=len).encode()  # the key's longest base64 run
+    if environ.exists() and body in environ.read_bytes():
         raise SigningError(f"could not erase ${KEY_ENV} from this process's environment; use --key-file instead")
     return key
 

@@ -44,6 +44,7 @@ from icrl_bench.envs.task import TaskSpec, Transition
 from icrl_bench.protocol.agent import TrialInfo
 
 SCRUBBED_PREFIX = "ICRL_BENCH_"
+MAX_REPLY_BYTES = 1 << 20  # an answer is a few bytes per trial; a child cannot make the parent buffer more
 
 
 class AgentProcessError(RuntimeError):
@@ -112,14 +113,16 @@ class _Connection:
             self.out.flush()
         except BrokenPipeError:
             self._died()
-        line = self.inp.readline()
+        line = self.inp.readline(MAX_REPLY_BYTES)
         if not line:
             self._died()
+        if not line.endswith(b"\n"):
+            raise AgentProcessError(f"the agent process answered a line of over {MAX_REPLY_BYTES:,} bytes")
         try:
             reply = json.loads(line)
             if not isinstance(reply, dict):
                 raise ValueError
-        except ValueError:
+        except (ValueError, RecursionError):
             raise AgentProcessError(f"the agent process answered {line[:200]!r}, which is not the protocol") from None
         if "error" in reply:
             raise AgentProcessError(str(reply["error"]), str(reply.get("traceback", "")))
