@@ -47,7 +47,7 @@ def fuzz_board(n: int, seed: int = 0) -> tuple[collections.Counter, collections.
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))  # fmt: skip
         evaluate(AgentSpec("explorer"), ["stitching-paper", "stitching"], Path(tmp, "r"), progress=False)
         original = submit(Path(tmp, "r", "results.json"), "fuzzed entry", {"authors": "fuzz"}, board)
-        block = verify(original, AgentSpec("explorer"), key, trials=5)
+        block = verify(original, AgentSpec("explorer"), key)
         assert block["verified"] and validate_board([original], board) == [], "the unmutated entry must be verified"
         entry = json.loads(original.read_text())
         mutant_path = board / "submissions" / "mutant.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from typing import Any, Sequence
@@ -70,7 +71,7 @@ def _check_evaluate_arguments(args: argparse.Namespace) -> None:
         raise ValueError("--in-process plays in this one process: it cannot be combined with --workers > 1")
     if args.in_process and (args.isolate or args.isolate_with):
         raise ValueError("--in-process and --isolate exclude each other: choose one")
-    if args.step_timeout < 0:
+    if not (args.step_timeout >= 0 and math.isfinite(args.step_timeout)):
         raise ValueError(f"--step-timeout must be positive seconds, or 0 for no limit; got {args.step_timeout}")
     if args.trials is not None and args.trials < 1:
         raise ValueError(f"--trials must be at least 1, got {args.trials}")
@@ -226,7 +227,7 @@ def cmd_lb_validate(args: argparse.Namespace) -> int:
 
 def cmd_lb_keygen(args: argparse.Namespace) -> int:
     """Make the verifier's Ed25519 key pair: the private key file, and the public key committed in the board."""
-    from icrl_bench.leaderboard.signing import KEY_ENV, SigningError, generate_key
+    from icrl_bench.leaderboard.signing import SigningError, generate_key
 
     try:
         private, public = generate_key(args.private_key, args.board)
@@ -234,15 +235,26 @@ def cmd_lb_keygen(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {private} (private: keep it secret, never commit it) and {public} (public: commit it)")
-    print(f"verify with: {KEY_ENV}=\"$(cat {private})\" icrl-bench leaderboard verify SUBMISSION --agent SPEC")
+    print(f"verify with: icrl-bench leaderboard verify SUBMISSION --key-file - < {private}")
     return 0
+
+
+def _submitted_agent(path: str) -> dict[str, Any]:
+    """The agent spec a submission records (name, kwargs, command), or {} where the file has none."""
+    from icrl_bench.leaderboard.submission import read_json
+
+    data = read_json(path)
+    agent = data.get("results", {}).get("agent") if isinstance(data, dict) and isinstance(data.get("results"), dict) else None
+    return agent if isinstance(agent, dict) else {}
 
 
 def cmd_lb_verify(args: argparse.Namespace) -> int:
     """Re-run an agent, isolated, on fresh tasks with a secret seed and sign the submission's verification."""
+    import concurrent.futures as cf
+
     from icrl_bench.agents import AgentSpec, AgentSpecError, parse_agent_args
     from icrl_bench.leaderboard.signing import SigningError, take_private_key
-    from icrl_bench.leaderboard.submission import SubmissionError, read_json
+    from icrl_bench.leaderboard.submission import SubmissionError
     from icrl_bench.leaderboard.verify import verify
     from icrl_bench.protocol.isolation import AgentProcessError
     from icrl_bench.protocol.runner import AgentError
@@ -250,16 +262,34 @@ def cmd_lb_verify(args: argparse.Namespace) -> int:
     if args.workers < 1 or (args.trials is not None and args.trials < 1):
         print(f"error: --workers and --trials must be at least 1 (got {args.workers} and {args.trials})", file=sys.stderr)
         return 2
+    if not (args.step_timeout > 0 and math.isfinite(args.step_timeout)):
+        print(f"error: --step-timeout must be a positive number of seconds, got {args.step_timeout}", file=sys.stderr)
+        return 2
     try:
         key = take_private_key(args.key_file)  # first: the key leaves the environment before any child starts
+        submitted = _submitted_agent(args.submission)
         kwargs = parse_agent_args(args.agent_arg)
         if not kwargs and not args.agent_cmd:  # default: the options the submission was made with
-            kwargs = read_json(args.submission)["results"]["agent"].get("kwargs") or {}
-        recipe = AgentSpec(name=args.agent, kwargs=kwargs, command=args.agent_cmd)
-        block = verify(args.submission, recipe, key, args.trials, args.workers, args.isolate_with)
+            kwargs = submitted.get("kwargs") if isinstance(submitted.get("kwargs"), dict) else {}
+        name, command = args.agent, args.agent_cmd
+        if name is None and command is None:  # default: the agent the submission names
+            name, command = submitted.get("name"), submitted.get("command")
+            if not isinstance(name, (str, type(None))) or not isinstance(command, (str, type(None))):
+                name = command = None
+            if name is None and command is None:
+                raise AgentSpecError(f"{args.submission} names no agent to re-run: give --agent or --agent-cmd")
+        recipe = AgentSpec(name=name, kwargs=kwargs, command=command)
+        block = verify(args.submission, recipe, key, args.trials, args.workers, args.isolate_with, args.step_timeout)
     except (SubmissionError, SigningError, AgentSpecError, AgentError, AgentProcessError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except cf.process.BrokenProcessPool:
+        print("error: a verification worker process died (the agent may have killed it); nothing was written",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: the submission was not changed", file=sys.stderr)
+        return 130
     for suite, r in block["suites"].items():
         print(f"{suite:16} submitted {r['submitted_auc']:.3f}  re-run {r['rerun_auc']:.3f}  "
               f"difference {r['difference']:+.3f}  p {r['p_value']:.3g}  {'ok' if r['consistent'] else 'INCONSISTENT'}")  # fmt: skip
@@ -464,17 +494,22 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("files", nargs="*", help="submission files (default: all in BOARD/submissions)")
     val.add_argument("--board", default="leaderboard", help="leaderboard folder: its keys/ hold the public keys")
     val.set_defaults(func=cmd_lb_validate)
-    key_help = ("the verifier's Ed25519 private key file (default: the PEM text in $ICRL_BENCH_VERIFIER_KEY; "
-                "a file is readable by any process of your user, the variable is erased before the agent starts)")
+    key_help = ("the verifier's Ed25519 private key: '-' reads it from standard input (safest: --key-file - < "
+                "verifier.pem); a PATH is readable by any process of your user, the agent's too; default: the PEM "
+                "text in $ICRL_BENCH_VERIFIER_KEY (erased before the agent starts; refused if a parent process holds "
+                "it too)")
     ver = lbs.add_parser("verify", help="re-run a submitted agent, isolated, on fresh tasks with a secret seed; sign")
     ver.add_argument("submission", help="the submission file (BOARD/submissions/NAME.json), rewritten with the block")
-    ver.add_argument("--agent", help="agent spec, as for evaluate (default: the submission's)")
+    ver.add_argument("--agent", help="agent spec, as for evaluate (default: the agent the submission names)")
     ver.add_argument("--agent-cmd", help="external agent command, as for evaluate")
     ver.add_argument("--agent-arg", action="append", default=[], metavar="KEY=VALUE",
                      help="agent option (repeatable; default: the submission's options)")
     ver.add_argument("--key-file", help=key_help)
     ver.add_argument("--isolate-with", metavar="PREFIX", help=ISOLATE_WITH_HELP)
-    ver.add_argument("--trials", type=int, default=None, help="trials per suite (default: all 100)")
+    ver.add_argument("--trials", type=int, default=None,
+                     help="trials per suite (default: all 100; fewer is a quick check, never marked verified)")
+    ver.add_argument("--step-timeout", type=float, default=10.0,
+                     help="seconds per agent call in the re-run (default 10; the submission's own limit is not used)")
     ver.add_argument("--workers", type=int, default=1, help="worker processes (each with its isolated agent)")
     ver.set_defaults(func=cmd_lb_verify)
     kg = lbs.add_parser("keygen", help="make a verifier key pair (private file + public key in BOARD/keys)")

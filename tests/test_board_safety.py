@@ -122,3 +122,28 @@ def test_hostile_names_run_no_script_and_fetch_nothing_in_a_browser(results_file
     assert "<title>icrl-bench leaderboard</title>" in dom  # the onerror handler never ran
     assert "<iframe" not in dom and "<img" not in dom and "&lt;img src=http://127.0.0.1" in dom  # text, not elements
     assert requests == []  # nothing left the page
+
+
+def test_a_public_key_file_must_be_named_by_its_key_id(board):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    (board / "keys").mkdir()
+    public = ed25519.Ed25519PrivateKey.generate().public_key()
+    (board / "keys" / "README.pem").write_bytes(
+        public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    from icrl_bench.leaderboard.signing import SigningError
+
+    with pytest.raises(SigningError, match="must be named by its key id"):
+        validate_board(sorted((board / "submissions").glob("*.json")), board)
+
+
+def test_many_keys_and_a_typo_board_are_handled(board, tmp_path):
+    many = board / "submissions" / "many.json"
+    many.write_text("{" + ",".join(f'"k{i}": {i}' for i in range(300_000)) + "}")  # 5 MB of keys
+    start = time.perf_counter()
+    problems = validate_board([many], board)
+    assert time.perf_counter() - start < 30 and any("unknown top-level field" in p for p in problems)
+    with pytest.raises(SubmissionError, match="has no submissions/ folder"):
+        render(tmp_path / "typo")
+    assert not (tmp_path / "typo").exists()

@@ -170,3 +170,47 @@ def test_verify_with_workers_and_through_a_command_prefix(entry, key):
     one = verify(entry, AgentSpec("explorer"), key, trials=4)
     two = verify(entry, AgentSpec("explorer"), key, trials=4, workers=2, prefix=prefix)
     assert one["suites"] == two["suites"] and one["seed_sha256"] == two["seed_sha256"]
+
+
+def test_verification_seeds_cannot_be_searched():
+    """A 32-bit evaluation seed was recovered by brute force from the agent seeds in a minute, which gave the
+    environment seeds (every start and slip). Verification seeds have 128 bits, and a trial's environment seed
+    comes from SHA-256: 128 bits, independent of the 32-bit agent seed an agent is shown."""
+    from icrl_bench.protocol.suites import SECRET_SEED_FLOOR, get_suite
+
+    seed, entropy = secret_numbers(bytes(range(32)))
+    assert seed - SECRET_SEED_FLOOR > 2**100 and entropy > 2**100  # 128 secret bits each (these bytes: 124)
+    env_seeds, agent_seeds = zip(*(get_suite("ood-slippery").trial_seeds(seed, k) for k in range(50)))
+    assert all(s.bit_length() > 96 for s in env_seeds) and all(s < 2**32 for s in agent_seeds)
+    committed = json.loads((Path(__file__).parents[1] / "leaderboard" / "submissions" / "baseline-random.json").read_text())
+    record = next(r for r in committed["results"]["records"]["id"] if r["trial"] == 3)
+    assert get_suite("id").trial_seeds(0, 3) == (record["env_seed"], record["agent_seed"])  # public seeds unchanged
+    suite = _suite("id", entropy)
+    assert suite.tasks[0][0] != _suite("id", None).tasks[0][0]
+
+
+def test_a_key_in_a_wrapper_process_environment_is_refused_and_stdin_works(entry, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()  # fmt: skip
+    verify_cmd = [sys.executable, "-m", "icrl_bench.cli", "leaderboard", "verify", str(entry), "--trials", "2"]
+    env = {k: v for k, v in os.environ.items() if k != "ICRL_BENCH_VERIFIER_KEY"}
+    wrapped = subprocess.run(["env", f"ICRL_BENCH_VERIFIER_KEY={pem}", "timeout", "120", *verify_cmd], env=env,
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert wrapped.returncode == 2 and "the key is also in the environment of process" in wrapped.stderr
+    assert "(timeout)" in wrapped.stderr and "--key-file - < verifier.pem" in wrapped.stderr
+    report = tmp_path / "proc.jsonl"
+    piped = subprocess.run([*verify_cmd, "--key-file", "-", "--agent", f"{HOSTILE}:ProcSnooper", "--agent-arg",
+                            f"report={report}"], input=pem, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert piped.returncode == 1 and "quick check" in piped.stdout, piped.stderr  # ran; 2 trials never verify
+    body = pem.splitlines()[1]
+    assert all(body not in text for f in findings(report) for text in f["proc"].values())
+
+
+def test_a_mistyped_agent_fails_at_once_under_isolation(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "icrl_bench.cli", "evaluate", "nosuch_module:Thing", "--isolate",
+                          "--suites", "id", "--trials", "1", "--out", str(tmp_path / "o"), "--no-progress"],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 2 and "cannot import module 'nosuch_module'" in run.stderr

@@ -129,4 +129,18 @@ def test_verify_checks_its_values_and_wants_a_key(tmp_path):
     run = subprocess.run([sys.executable, "-m", "icrl_bench.cli", "leaderboard", "verify", str(tmp_path / "x.json"),
                           "--agent", "random"], capture_output=True, text=True, timeout=120,
                          env={k: v for k, v in os.environ.items() if k != "ICRL_BENCH_VERIFIER_KEY"})  # fmt: skip
-    assert run.returncode == 2 and "give the verifier's private key in $ICRL_BENCH_VERIFIER_KEY" in run.stderr
+    assert run.returncode == 2 and "give the verifier's private key on standard input (--key-file - < verifier.pem)" in run.stderr
+
+
+def test_verify_of_a_malformed_submission_is_a_clear_error(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()  # fmt: skip
+    for content in ("[1]", '{"results": 5}'):
+        (tmp_path / "bad.json").write_text(content)
+        run = subprocess.run([sys.executable, "-m", "icrl_bench.cli", "leaderboard", "verify", str(tmp_path / "bad.json"),
+                              "--key-file", "-"], input=pem, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+        assert "names no agent to re-run: give --agent or --agent-cmd" in run.stderr, run.stderr

@@ -59,8 +59,8 @@ def read_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    seen: set[str] = set()
+    repeated = sorted({k for k, _ in pairs if k in seen or seen.add(k)})  # linear: files may hold 10^6 keys
     if repeated:
         raise BoardFileError(f"duplicate key(s) {repeated} in a JSON object")
     return dict(pairs)

@@ -66,8 +66,8 @@ GUIDE = """
 3. `icrl-bench submit results/my-agent/results.json --name "My agent" --meta meta.yaml` checks everything and
    writes `leaderboard/submissions/my-agent.json`; it lists every problem if something is wrong.
 4. `icrl-bench leaderboard render` rewrites this page and `index.html`; open a pull request with the three files.
-5. A maintainer verifies it: `ICRL_BENCH_VERIFIER_KEY="$(cat verifier.pem)" icrl-bench leaderboard verify
-   leaderboard/submissions/my-agent.json --agent SPEC`. Your agent is re-run in an isolated child process (it
+5. A maintainer verifies it: `icrl-bench leaderboard verify leaderboard/submissions/my-agent.json --key-file - <
+   verifier.pem`. Your agent (the one your results name, with their options) is re-run in an isolated child process (it
    sees only what the protocol gives) on fresh maps, with a seed derived from the verifier's private key; if the
    AUCs are consistent with your results (two-sided Welch z-test per suite, alpha 0.01, Bonferroni over suites,
    and at most 0.1 apart) the entry is marked verified. The block is signed (Ed25519) together with a hash of
@@ -357,6 +357,8 @@ def render_html(rows: list[dict[str, Any]]) -> str:
 def render(board: str | Path = "leaderboard") -> tuple[Path, Path]:
     """Write ``README.md`` and ``index.html`` of the board folder from its submissions."""
     board = Path(board)
+    if not (board / "submissions").is_dir():
+        raise SubmissionError(f"{board} has no submissions/ folder: is --board right? (`icrl-bench submit` makes it)")
     rows = board_entries(submission_paths(board), board)
     try:
         return (write_board_file(board, board / "README.md", render_markdown(rows)),

@@ -5,9 +5,10 @@ A verification block is signed together with `entry_hash` (every part of the sub
 the metadata and the whole results, records in canonical order), so anyone can check a block with no secret,
 and any edit after signing - a flipped ``verified``, a changed date, report, privilege or record - breaks it.
 
-The verifier's key never travels through a command line: it comes from the environment variable
-``ICRL_BENCH_VERIFIER_KEY`` (the PEM text, removed from this process's environment block as soon as it is read,
-so that ``/proc/<pid>/environ`` no longer shows it) or from a file (``--key-file``). The secret seed of a
+The verifier's key never travels through a command line: it comes from standard input (``--key-file -``, the
+safest), from the environment variable ``ICRL_BENCH_VERIFIER_KEY`` (the PEM text, removed from this process's
+environment block as soon as it is read, so that ``/proc/<pid>/environ`` no longer shows it; refused if a process
+above this one holds it too) or from a file (``--key-file PATH``, readable by any process of the same user). The secret seed of a
 re-run is derived from the key and the entry (`derived_seed`), so the verifier needs no second secret and can
 reproduce every verification, and a submitter cannot know it.
 """
@@ -104,6 +105,8 @@ def load_public_keys(board: str | Path) -> dict[str, Any]:
             raise SigningError(f"{path}: not a PEM public key ({e})") from None
         if not isinstance(key, ed25519.Ed25519PublicKey):
             raise SigningError(f"{path}: not an Ed25519 public key")
+        if path.stem != key_id(key):
+            raise SigningError(f"{path}: a public key's file must be named by its key id ({key_id(key)}.pem)")
         keys[key_id(key)] = key
     return keys
 
@@ -157,12 +160,49 @@ def _erase_from_environment_block(name: str) -> None:
         ctypes.memset(pointer, ord("*"), len(ctypes.string_at(pointer)))
 
 
-def take_private_key(key_file: str | os.PathLike | None = None) -> Any:
-    """The verifier's private key: from `key_file`, else from ``$ICRL_BENCH_VERIFIER_KEY`` (then erased).
+def _ancestors() -> list[tuple[int, str]]:
+    """(pid, name) of this process's parent, its parent, ... up to init (Linux; empty elsewhere)."""
+    out, pid = [], os.getppid()
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        out.append((pid, name))
+        pid = int(rest[1])
+    return out
 
-    Erasing the variable is checked on Linux: if ``/proc/self/environ`` still shows the key, this raises rather
-    than run an untrusted agent beside it.
+
+def _refuse_if_inherited(text: str) -> None:
+    """The key must not sit in the environment of a process above this one (a wrapper such as `timeout`, `make`
+    or a CI runner), where any process of the same user - the agent's too - can read it."""
+    body = max(text.split(), key=len).encode()  # the key's longest base64 run
+    for pid, name in _ancestors():
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if body in environ:
+            raise SigningError(
+                f"the key is also in the environment of process {pid} ({name}), which started this one; any process "
+                f"of your user can read it there. Pass the key on standard input instead: --key-file - < verifier.pem"
+            )
+
+
+def take_private_key(key_file: str | os.PathLike | None = None) -> Any:
+    """The verifier's private key: from standard input (`key_file` ``-``: stdin is then closed), from a file, else
+    from ``$ICRL_BENCH_VERIFIER_KEY`` (then erased from this process's environment block).
+
+    Erasing the variable is checked on Linux: if ``/proc/self/environ`` - or the environment of a process above
+    this one - still shows the key, this raises rather than run an untrusted agent beside it.
     """
+    if key_file is not None and str(key_file) == "-":
+        text = sys.stdin.read()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)  # /proc/<pid>/fd/0 no longer leads to the key
+        os.close(devnull)
+        return _load_private(text.encode(), "standard input")
     if key_file is not None:
         try:
             return _load_private(Path(key_file).read_bytes(), str(key_file))
@@ -170,14 +210,15 @@ def take_private_key(key_file: str | os.PathLike | None = None) -> Any:
             raise SigningError(f"cannot read the key file {key_file}: {e}") from None
     text = os.environ.get(KEY_ENV)
     if not text:
-        raise SigningError(f"give the verifier's private key in ${KEY_ENV} (its PEM text) or with --key-file PATH")
+        raise SigningError(f"give the verifier's private key on standard input (--key-file - < verifier.pem), in "
+                           f"${KEY_ENV} (its PEM text) or with --key-file PATH")  # fmt: skip
     _erase_from_environment_block(KEY_ENV)
     del os.environ[KEY_ENV]  # also unsetenv: children never inherit it
     key = _load_private(text.encode(), f"${KEY_ENV}")
     environ = Path("/proc/self/environ")
-    body = max(text.split(), key=len).encode()  # the key's longest base64 run
-    if environ.exists() and body in environ.read_bytes():
-        raise SigningError(f"could not erase ${KEY_ENV} from this process's environment; use --key-file instead")
+    if environ.exists() and max(text.split(), key=len).encode() in environ.read_bytes():
+        raise SigningError(f"could not erase ${KEY_ENV} from this process's environment; use --key-file - instead")
+    _refuse_if_inherited(text)
     return key
 
 
@@ -187,6 +228,13 @@ def generate_key(private_path: str | Path, board: str | Path) -> tuple[Path, Pat
     serialization, ed25519 = _crypto()
     key = ed25519.Ed25519PrivateKey.generate()
     private_path = Path(private_path)
+    if not private_path.parent.is_dir():
+        raise SigningError(f"the folder of {private_path} does not exist: make it first (mode 700)")
+    folder = Path(board) / KEYS_FOLDER
+    try:
+        folder.mkdir(parents=True, exist_ok=True)  # before the private key: a bad board leaves no key behind
+    except OSError as e:
+        raise SigningError(f"cannot make the public keys' folder {folder}: {e.strerror}") from None
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     try:
         fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
@@ -195,8 +243,6 @@ def generate_key(private_path: str | Path, board: str | Path) -> tuple[Path, Pat
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
     public = key.public_key()
-    folder = Path(board) / KEYS_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
     public_path = folder / f"{key_id(public)}.pem"
     public_path.write_bytes(public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return private_path, public_path

@@ -144,14 +144,27 @@ def safe_link(url: str) -> bool:
     return bool(_HTTPS.fullmatch(url) or (_RELATIVE.fullmatch(url) and not url.startswith("/")))
 
 
+# Fields that are not the agent's outcomes: times, and what validation recomputes from the map (`optimal` is checked
+# to a tolerance, so its last digits are free: they must not make a "new" entry).
+NOT_OUTCOMES = frozenset({"wall_time", "optimal", "shortest"})
+
+
+def _outcomes(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _outcomes(v) for k, v in node.items() if k not in NOT_OUTCOMES}
+    if isinstance(node, list):
+        return [_outcomes(v) for v in node]
+    return node
+
+
 def records_hash(results: dict[str, Any]) -> str:
-    """Content hash of the seed and the records in canonical order (agent, names and wall times excluded): equal
-    for any re-submission of the same trials, however its suites, trials or fields are ordered."""
+    """Content hash of the seed and the agent's outcomes in canonical order (agent, names, wall times and
+    map-derived values excluded): equal for any re-submission of the same trials, however its suites, trials or
+    fields are ordered or its free digits edited."""
     records = {}
     for suite, recs in (results.get("records") or {}).items():
         if isinstance(recs, list):
-            recs = sorted(({k: v for k, v in r.items() if k != "wall_time"} for r in recs if isinstance(r, dict)),
-                          key=lambda r: json.dumps(r, sort_keys=True))  # fmt: skip
+            recs = sorted((_outcomes(r) for r in recs if isinstance(r, dict)), key=lambda r: json.dumps(r, sort_keys=True))
         records[suite] = recs
     payload = {"seed": results.get("seed"), "records": records}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -193,6 +206,8 @@ def _block_shape_problems(block: dict[str, Any], results: dict[str, Any]) -> lis
     if not (isinstance(trials, dict) and set(trials) == suites
             and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 100_000 for v in trials.values())):
         bad.append("trials must map every suite of the results to a trial count")
+    elif block["verified"] is True and any(SUITES[s].n_trials != n for s, n in trials.items() if s in SUITES):
+        bad.append("verified is true, but the re-run did not play every trial of every suite (a quick check)")
     report = block["suites"]
     if not (isinstance(report, dict) and set(report) == suites and all(
             isinstance(r, dict) and set(r) == set(REPORT_FIELDS)
@@ -290,6 +305,8 @@ def submission_paths(board: str | Path) -> list[Path]:
 def submit(results_path: str | Path, name: str, meta: dict[str, Any], board: str | Path = "leaderboard") -> Path:
     """Validate `results_path` with `meta` and write it as a new submission; returns the file written."""
     results = read_json(results_path)
+    if "name" in meta and meta["name"] != name:
+        raise SubmissionError(f"the metadata names the entry {meta['name']!r} but --name says {name!r}: give one name")
     meta = {"name": name, **{k: v for k, v in meta.items() if k != "name"}}
     submission = {"submission_schema": SUBMISSION_SCHEMA, "meta": meta, "results": results, "verification": None}
     problems = validate_submission(submission, str(results_path))

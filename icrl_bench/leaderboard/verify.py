@@ -21,6 +21,7 @@ maps are a little easier than average), which the margin and the Bonferroni thre
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -37,6 +38,7 @@ from icrl_bench.leaderboard.submission import SubmissionError, read_json, valida
 from icrl_bench.protocol.evaluation import _suite, run_config
 from icrl_bench.protocol.isolation import IsolatedSpec, forbid_inspection
 from icrl_bench.protocol.runner import ProtocolOptions, run_trials
+from icrl_bench.protocol.suites import SECRET_SEED_FLOOR
 
 ALPHA = 0.01
 MARGIN = 0.1
@@ -47,8 +49,10 @@ TEST = (
 
 
 def secret_numbers(seed: bytes) -> tuple[int, int]:
-    """(evaluation seed, task entropy) of a re-run from its secret seed bytes."""
-    return int.from_bytes(seed[:4], "little"), int.from_bytes(seed[4:8], "little")
+    """(evaluation seed, task entropy) of a re-run from its 32 secret seed bytes: 128 bits each, so that no agent
+    can search for them (a 32-bit seed was found by brute force from the agent seeds in a minute). The evaluation
+    seed is at least `SECRET_SEED_FLOOR`, which makes the trials' seeds come from SHA-256 (`Suite.trial_seeds`)."""
+    return SECRET_SEED_FLOOR + int.from_bytes(seed[:16], "little"), int.from_bytes(seed[16:32], "little")
 
 
 def per_trial_auc(records: list[dict[str, Any]]) -> np.ndarray:
@@ -97,10 +101,11 @@ def rerun(recipe: IsolatedSpec, counts: dict[str, int], seed: int, options: Prot
 
 
 def verify(submission: str | Path, recipe: Any, private_key: Any, trials: int | None = None, workers: int = 1,
-           prefix: str | None = None) -> dict[str, Any]:  # fmt: skip
+           prefix: str | None = None, step_timeout: float = 10.0) -> dict[str, Any]:  # fmt: skip
     """Re-run the agent of `recipe` (an `AgentSpec`; always isolated, its child started through the command
     `prefix` if given, e.g. a container runtime), compare, and write the signed verification block into the
-    submission; returns the block."""
+    submission; returns the block. `step_timeout`: the re-run's own limit per agent call (the submission's is not
+    used: an entry recorded with no limit must not let its agent hang the verifier)."""
     path = Path(submission)
     data = read_json(path)
     data["verification"] = None  # a new verification replaces any earlier block
@@ -111,7 +116,7 @@ def verify(submission: str | Path, recipe: Any, private_key: Any, trials: int | 
     results = data["results"]
     secret = derived_seed(private_key, data)
     seed, entropy = secret_numbers(secret)
-    options = ProtocolOptions(**results["protocol"])
+    options = dataclasses.replace(ProtocolOptions(**results["protocol"]), step_timeout=step_timeout)
     isolated = recipe if isinstance(recipe, IsolatedSpec) else IsolatedSpec(recipe, prefix=prefix)
     config = run_config(isolated, list(results["suites"]), trials, seed, options, entropy)
     counts = {s: d["trials"] for s, d in config["suites"].items()}
@@ -130,12 +135,18 @@ def verify(submission: str | Path, recipe: Any, private_key: Any, trials: int | 
         }
     agent = dict(config["agent"])
     same_privilege = agent["privileged"] == results["agent"]["privileged"]
+    whole = all(n == _suite(s, None).n_trials for s, n in counts.items())  # a quick check verifies nothing
+    test = TEST
+    if not same_privilege:
+        test += "; FAILED: the re-run agent's privilege differs from the entry's"
+    if not whole:
+        test += "; a quick check on fewer trials than the suites have: never a verification"
     block = {
-        "verified": same_privilege and all(r["consistent"] for r in report.values()),
+        "verified": same_privilege and whole and all(r["consistent"] for r in report.values()),
         "date": dt.date.today().isoformat(),
         "seed_sha256": hashlib.sha256(secret).hexdigest(),
         "trials": counts,
-        "test": TEST if same_privilege else TEST + "; FAILED: the re-run agent's privilege differs from the entry's",
+        "test": test,
         "suites": report,
         "agent": agent,
         "isolated": True,

@@ -121,7 +121,7 @@ def serve(inp: Any, out: Any) -> None:
                 e = RuntimeError(f"the agent called exit({e.code})")
             error = _error(e, {"build": "building the agent", "begin": "begin_trials", "observe": "observe_batch",
                                "act": "act_batch", "reveal": "reveal"}.get(op, op))  # fmt: skip
-            if op in ("build", "act"):
+            if op in ("build", "probe", "act"):  # answered calls: the parent is waiting for this line
                 answer(error)
             else:
                 pending = error

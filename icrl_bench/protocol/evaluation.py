@@ -164,7 +164,7 @@ def _result_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _prepare(out: Path, config: dict[str, Any], resume: bool, overwrite: bool = False) -> dict[tuple[str, int], TrialRecord]:
-    if out.exists() and not out.is_dir():
+    if (out.exists() or out.is_symlink()) and not out.is_dir():
         raise EvaluationError(f"--out {out} is a file, not a folder: choose another --out")
     run_file = out / "run.json"
     if resume and not run_file.exists() and not (out / "parts").exists():
@@ -197,7 +197,10 @@ def _prepare(out: Path, config: dict[str, Any], resume: bool, overwrite: bool = 
             done = load_finished(out, repair=True, config=config)
             atomic_write(run_file, json.dumps(config, indent=1))  # e.g. a new step_timeout
             return done
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EvaluationError(f"cannot make the results folder {out}: {e.strerror}; choose another --out") from None
     atomic_write(run_file, json.dumps(config, indent=1))  # before any trial: a folder with parts has a run.json
     (out / "parts").mkdir(exist_ok=True)
     return {}

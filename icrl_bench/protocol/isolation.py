@@ -93,8 +93,10 @@ class _Connection:
         if prefix:  # e.g. a container runtime: the interpreter inside is "python"
             command = shlex.split(prefix) + ["python", "-m", "icrl_bench.protocol.agent_process"]
         try:
+            # A session of its own: the user's Ctrl-C reaches the runner only (which closes the pipe), and the
+            # agent cannot signal the runner's process group.
             self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         env=child_environment(secrets), close_fds=True)  # fmt: skip
+                                         env=child_environment(secrets), close_fds=True, start_new_session=True)  # fmt: skip
         except OSError as e:
             raise AgentProcessError(f"could not start the isolated agent process {command}: {e}") from None
         self.out = self.proc.stdin  # type: ignore[assignment]

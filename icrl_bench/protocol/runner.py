@@ -31,6 +31,7 @@ from icrl_bench.protocol.records import EpisodeRecord, TrialRecord  # re-exporte
 from icrl_bench.protocol.suites import Suite
 
 FORCED_EXPLORATION = ("none", "paper")
+MAX_STEP_TIMEOUT = 86_400.0
 
 
 class AgentError(RuntimeError):
@@ -69,8 +70,9 @@ class ProtocolOptions:
     def __post_init__(self) -> None:
         if self.forced_exploration not in FORCED_EXPLORATION:
             raise ValueError(f"forced_exploration must be one of {FORCED_EXPLORATION}, got {self.forced_exploration!r}")
-        if self.step_timeout is not None and self.step_timeout <= 0:
-            raise ValueError(f"step_timeout must be positive or None, got {self.step_timeout!r}")
+        if self.step_timeout is not None and not (0 < self.step_timeout <= MAX_STEP_TIMEOUT):
+            raise ValueError(f"step_timeout must be positive seconds up to {MAX_STEP_TIMEOUT:g} (a day), or None for no "
+                             f"limit; got {self.step_timeout!r}")  # fmt: skip
         if self.on_invalid_action not in ("error", "random"):
             raise ValueError(f"on_invalid_action must be 'error' or 'random', got {self.on_invalid_action!r}")
         if self.batch_size < 1:

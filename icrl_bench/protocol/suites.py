@@ -26,6 +26,8 @@ EVAL_ENTROPY = 0x1C_B1_E7A1
 # Entropy of the training seed space (hyper-parameter sweeps, training data): never the evaluation one.
 TRAIN_ENTROPY = 0x7A_A1_2025
 DEFAULT_TRIALS = 100
+# Evaluation seeds from here on are secret (verification): their trials' seeds come from SHA-256 (`trial_seeds`).
+SECRET_SEED_FLOOR = 2**64
 
 
 def _stable_key(text: str) -> int:
@@ -105,7 +107,16 @@ class Suite:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def trial_seeds(self, seed: int, trial: int) -> tuple[int, int]:
-        """(environment seed, agent seed) of a trial under evaluation seed `seed`."""
+        """(environment seed, agent seed) of a trial under evaluation seed `seed`.
+
+        Public evaluation seeds (below 2**64) give 32-bit seeds through numpy's SeedSequence. A secret seed
+        (leaderboard verification: 2**64 or more, 128 bits of secret) gives seeds through SHA-256, so that neither
+        the agent seed an agent is shown nor anything it observes lets it search for the rest: the environment
+        seed has 128 bits (its starts and slips cannot be predicted) and is independent of the agent seed.
+        """
+        if seed >= SECRET_SEED_FLOOR:
+            digest = hashlib.sha256(f"icrl-bench trial seeds:{seed}:{self.name}:{trial}".encode()).digest()
+            return int.from_bytes(digest[:16], "little"), int.from_bytes(digest[16:20], "little")
         state = np.random.SeedSequence([seed, _stable_key(self.name), trial]).generate_state(2)
         return int(state[0]), int(state[1])
 

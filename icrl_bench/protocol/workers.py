@@ -169,4 +169,5 @@ def _death_message(code: int | None, state: tuple[str, list[int], list[int], int
     else:
         at = f"one of trials {', '.join(map(str, left[:batch][:10]))}{' ...' if min(batch, len(left)) > 10 else ''} (played together)"
     return (f"suite {suite!r}, {at}: the agent's worker process {describe_exit(code)} "
-            f"(the episode is not known in a worker; evaluate with --isolate to have it)")  # fmt: skip
+            "(the episode is not known when a worker process itself dies; evaluate with --isolate to have it for an "
+            "agent that crashes)")  # fmt: skip
