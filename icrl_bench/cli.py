@@ -102,6 +102,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     out = args.out
     try:
+        if args.agent_option is not None:
+            if args.agent is not None and args.agent != args.agent_option:
+                raise AgentSpecError(f"two agents given ({args.agent!r} and --agent {args.agent_option!r}): give one")
+            args.agent = args.agent_option
         _check_evaluate_arguments(args)
         if args.agent is None and args.agent_cmd is None:
             raise AgentSpecError("name an agent (e.g. explorer, my_pkg.module:MyAgent, my_agent.py:MyAgent) or give --agent-cmd")
@@ -452,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="score an agent on the evaluation suites")
     ev.add_argument("agent", nargs="?", help="random | oracle | qlearning | explorer | icrl-dqn-small | icrl-distill-small | package.module:attr | path/file.py:attr")
+    ev.add_argument("--agent", dest="agent_option", metavar="AGENT", help="the agent, as an option (as for verify)")
     ev.add_argument("--agent-cmd", help="an external agent process speaking the JSON-lines protocol")
     ev.add_argument("--agent-arg", action="append", default=[], metavar="KEY=VALUE", help="agent option (repeatable)")
     ev.add_argument("--suites", default="all", help="comma-separated suite names, or 'all' (default)")

@@ -201,6 +201,12 @@ def test_a_key_in_a_wrapper_process_environment_is_refused_and_stdin_works(entry
                              capture_output=True, text=True, timeout=300)  # fmt: skip
     assert wrapped.returncode == 2 and "the key is also in the environment of process" in wrapped.stderr
     assert "(timeout)" in wrapped.stderr and "--key-file - < verifier.pem" in wrapped.stderr
+    key_file = tmp_path / "verifier.pem"
+    key_file.write_text(pem)
+    with open(key_file) as stdin:  # `timeout ... < verifier.pem`: the wrapper keeps the key file open
+        redirected = subprocess.run(["timeout", "120", *verify_cmd, "--key-file", "-"], stdin=stdin, env=env,
+                                    capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert redirected.returncode == 2 and "the key file is also open in process" in redirected.stderr
     report = tmp_path / "proc.jsonl"
     piped = subprocess.run([*verify_cmd, "--key-file", "-", "--agent", f"{HOSTILE}:ProcSnooper", "--agent-arg",
                             f"report={report}"], input=pem, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip

@@ -113,6 +113,8 @@ def test_agent_errors_name_the_file_and_line_and_debug_prints_the_traceback(tmp_
     (["random", "--suites", "id,nope"], "unknown suite 'nope'"),
     (["random", "--agent-arg", "novalue"], "--agent-arg must look like key=value"),
     (["random", "--in-process", "--workers", "2"], "--in-process plays in this one process"),
+    (["explorer", "--agent", "random"], "two agents given ('explorer' and --agent 'random'): give one"),
+    (["random", "--step-timeout", "nan"], "--step-timeout must be positive seconds, or 0 for no limit; got nan"),
 ])  # fmt: skip
 def test_every_evaluate_value_is_checked_with_a_message_that_says_what_to_fix(tmp_path, args, message):
     (tmp_path / "a-file").write_text("not a folder")

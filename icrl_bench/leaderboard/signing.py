@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,28 @@ def _refuse_if_inherited(text: str) -> None:
             )
 
 
+def _refuse_if_file_held_above(info: os.stat_result) -> None:
+    """Standard input redirected from the key file (`< verifier.pem`) under a wrapper (`timeout`, `make`): the
+    wrapper keeps that file open, and any process of the same user can open it again through /proc/<pid>/fd."""
+    if not stat.S_ISREG(info.st_mode):
+        return  # a pipe: drained by this process, nothing left for anyone else to read
+    for pid, name in _ancestors():
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                other = os.stat(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino):
+                raise SigningError(
+                    f"the key file is also open in process {pid} ({name}), which started this one; any process of "
+                    f"your user can read it there. Pipe the key instead: cat verifier.pem | {name} ... --key-file -"
+                )
+
+
 def take_private_key(key_file: str | os.PathLike | None = None) -> Any:
     """The verifier's private key: from standard input (`key_file` ``-``: stdin is then closed), from a file, else
     from ``$ICRL_BENCH_VERIFIER_KEY`` (then erased from this process's environment block).
@@ -198,6 +221,7 @@ def take_private_key(key_file: str | os.PathLike | None = None) -> Any:
     this one - still shows the key, this raises rather than run an untrusted agent beside it.
     """
     if key_file is not None and str(key_file) == "-":
+        _refuse_if_file_held_above(os.fstat(0))
         text = sys.stdin.read()
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)  # /proc/<pid>/fd/0 no longer leads to the key
