@@ -11,8 +11,8 @@ import torch
 from icrl_bench.envs.task import Transition as T
 from icrl_bench.training.data import DataConfig, Dataset, generate
 from icrl_bench.training.dqn import (
-    TrainConfig, array_episodes, dataset_trials, distill_loss, dqn_loss, make_batch, play, polyak_update, train,
-    trial_array,
+    TrainConfig, array_episodes, dataset_trials, distill_loss, dqn_loss, make_batch, paper_loss, play, polyak_update,
+    train, trial_array,
 )  # fmt: skip
 from icrl_bench.training.model import FIELDS, CompactQNetwork, IncrementalBatch, ModelConfig
 
@@ -255,3 +255,22 @@ def test_agent_rejects_a_broken_checkpoint_and_a_too_large_suite(tmp_path, data_
     ckpt = train(config(data_file, tmp_path / "run", steps=1))  # TINY sees 25 observations
     with pytest.raises((ValueError, AgentError), match="sees 25 observations"):
         list(run_trials(DQNAgent(str(ckpt)), SUITES["ood-large"], [0]))
+
+
+def test_the_paper_loss_is_sane_for_targets_of_any_sign():
+    q, y = torch.tensor([0.0, 0.0]), torch.tensor([-1.0, -2.0])
+    assert paper_loss(q, y).item() == pytest.approx((1 + 4) / 2 / 1.5**2)  # was 2.5e6 (mean y clamped to 1e-3)
+    assert paper_loss(q, y).item() == pytest.approx(paper_loss(-q, -y).item())
+    assert paper_loss(torch.tensor([1.0]), torch.tensor([2.0])).item() == pytest.approx(0.25)  # the paper's, y > 0
+
+
+def test_the_target_network_never_trains(data_file, tmp_path):
+    from icrl_bench.training.dqn import _State
+
+    cfg = config(data_file, tmp_path / "t")
+    state = _State(cfg)  # backbones with dropout (gpt2) would otherwise give noisy targets
+    assert not state.target.training and not any(p.requires_grad for p in state.target.parameters())
+    state.save(tmp_path / "c.pt", cfg)
+    state.target.train()
+    state.load(tmp_path / "c.pt", cfg)
+    assert not state.target.training

@@ -136,11 +136,17 @@ def dqn_loss(net: CompactQNetwork, target: CompactQNetwork, batch: dict[str, tor
         y = cfg.reward_scale * batch["gained"].float() + cfg.gamma * torch.where(nxt >= 0, boot, torch.zeros_like(boot))
     taken = q.gather(-1, batch["taken"].unsqueeze(-1)).squeeze(-1)
     mask = batch["decision"]
-    if cfg.loss == "huber":
-        loss = F.smooth_l1_loss(taken[mask], y[mask])
-    else:
-        loss = (((taken[mask] - y[mask]) / y[mask].mean().clamp(min=1e-3)) ** 2).mean()
+    loss = F.smooth_l1_loss(taken[mask], y[mask]) if cfg.loss == "huber" else paper_loss(taken[mask], y[mask])
     return loss, {"q_mean": float(taken[mask].detach().mean()), "target_mean": float(y[mask].mean())}
+
+
+def paper_loss(q: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The paper's relative squared error, mean(((Q - y) / scale)^2), with scale the mean |y| of the batch.
+
+    The paper divides by the mean target; a batch whose targets average to zero or below (falls, negative
+    rewards) then divided by a clamped 1e-3 and gave losses of 3.6e5. The mean *magnitude* keeps the paper's
+    scale on its positive targets and stays sane on any sign."""
+    return (((q - y) / y.abs().mean().clamp(min=1e-3)) ** 2).mean()
 
 
 def distill_loss(net: CompactQNetwork, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -249,7 +255,8 @@ class _State:
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.net = CompactQNetwork(cfg.model)
-        self.target = copy.deepcopy(self.net)
+        self.target = copy.deepcopy(self.net).eval()  # always eval: dropout would make its targets noisy
+        self.target.requires_grad_(False)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: min(1.0, (s + 1) / max(cfg.warmup, 1)))
         self.rng = np.random.default_rng(cfg.seed)
@@ -280,6 +287,7 @@ class _State:
             raise ValueError(f"{path} was made with other settings ({', '.join(changed)}); resume with the same ones")
         self.net.load_state_dict(state["model"])
         self.target.load_state_dict(state["target"])
+        self.target.eval()
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         self.rng.bit_generator.state = state["numpy_rng"]
