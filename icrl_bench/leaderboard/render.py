@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from icrl_bench.leaderboard.files import BoardFileError, write_board_file
-from icrl_bench.leaderboard.submission import SubmissionError, read_json, safe_link, submission_paths, validate_board
+from icrl_bench.leaderboard.submission import (
+    UNSAFE_CATEGORIES,
+    SubmissionError,
+    read_json,
+    safe_link,
+    submission_paths,
+    validate_board,
+)
 from icrl_bench.protocol.suites import DEFAULT_SUITES
 
 
@@ -113,8 +120,9 @@ def _md(text: str) -> str:
     """Text safe inside a Markdown table cell: control, bidi and line-break characters removed, every ASCII
     punctuation character backslash-escaped (CommonMark: no link, image, emphasis, code, HTML, entity or column
     break can start), so the cell shows exactly the text."""
-    text = "".join(" " if unicodedata.category(c) in ("Zl", "Zp") or c in "\r\n\t" else c for c in text
-                   if unicodedata.category(c) not in ("Cc", "Cf") or c in "\r\n\t")  # fmt: skip
+    breaks = ("Zl", "Zp")  # line and paragraph breaks become spaces, like \r, \n and \t; other unsafe ones go
+    text = "".join(" " if c in "\r\n\t" or unicodedata.category(c) in breaks
+                   else "" if unicodedata.category(c) in UNSAFE_CATEGORIES else c for c in text)  # fmt: skip
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
 
 

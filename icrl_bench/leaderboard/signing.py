@@ -8,9 +8,9 @@ and any edit after signing - a flipped ``verified``, a changed date, report, pri
 The verifier's key never travels through a command line: it comes from standard input (``--key-file -``, the
 safest), from the environment variable ``ICRL_BENCH_VERIFIER_KEY`` (the PEM text, removed from this process's
 environment block as soon as it is read, so that ``/proc/<pid>/environ`` no longer shows it; refused if a process
-above this one holds it too) or from a file (``--key-file PATH``, readable by any process of the same user). The secret seed of a
-re-run is derived from the key and the entry (`derived_seed`), so the verifier needs no second secret and can
-reproduce every verification, and a submitter cannot know it.
+above this one holds it too) or from a file (``--key-file PATH``, readable by any process of the same user). The
+secret seed of a re-run is derived from the key and the entry (`derived_seed`), so the verifier needs no second
+secret and can reproduce every verification, and a submitter cannot know it.
 """
 
 from __future__ import annotations
@@ -166,19 +166,24 @@ def _ancestors() -> list[tuple[int, str]]:
     out, pid = [], os.getppid()
     while pid > 1:
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
+            line = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             break
-        name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        name, rest = line[line.index("(") + 1 : line.rindex(")")], line[line.rindex(")") + 2 :].split()
         out.append((pid, name))
         pid = int(rest[1])
     return out
 
 
+def _key_body(text: str) -> bytes:
+    """The key's longest base64 run: what to look for where the key must not be."""
+    return max(text.split(), key=len).encode()
+
+
 def _refuse_if_inherited(text: str) -> None:
     """The key must not sit in the environment of a process above this one (a wrapper such as `timeout`, `make`
     or a CI runner), where any process of the same user - the agent's too - can read it."""
-    body = max(text.split(), key=len).encode()  # the key's longest base64 run
+    body = _key_body(text)
     for pid, name in _ancestors():
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes()
@@ -240,7 +245,7 @@ def take_private_key(key_file: str | os.PathLike | None = None) -> Any:
     del os.environ[KEY_ENV]  # also unsetenv: children never inherit it
     key = _load_private(text.encode(), f"${KEY_ENV}")
     environ = Path("/proc/self/environ")
-    if environ.exists() and max(text.split(), key=len).encode() in environ.read_bytes():
+    if environ.exists() and _key_body(text) in environ.read_bytes():
         raise SigningError(f"could not erase ${KEY_ENV} from this process's environment; use --key-file - instead")
     _refuse_if_inherited(text)
     return key

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from icrl_bench.leaderboard import files
-from icrl_bench.leaderboard.validate import AGENT_FIELDS, validate_results
+from icrl_bench.leaderboard.validate import AGENT_FIELDS, _type_ok, validate_results
 from icrl_bench.protocol.suites import SUITES
 
 SUBMISSION_SCHEMA = 1
@@ -99,9 +99,14 @@ def load_meta(path: str | Path) -> dict[str, Any]:
     return data
 
 
+# Unicode categories of control, format (bidi overrides, zero-width) and line-break characters: none belongs in a
+# one-line field (validation refuses them; rendering removes them once more).
+UNSAFE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")
+
+
 def _unsafe_characters(text: str) -> list[str]:
-    """Control, format (bidi overrides, zero-width) and line-break characters: none belongs in a one-line field."""
-    return sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")})
+    """The unsafe characters of `text` (`UNSAFE_CATEGORIES`), as U+XXXX."""
+    return sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in UNSAFE_CATEGORIES})
 
 
 def validate_meta(meta: Any, file: str) -> list[str]:
@@ -115,7 +120,7 @@ def validate_meta(meta: Any, file: str) -> list[str]:
         if key not in meta:
             if required:
                 problems.append(f"{file}: meta field '{key}' is required")
-        elif not isinstance(value, types) or isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        elif not _type_ok(value, types):
             problems.append(f"{file}: meta field '{key}' has the wrong type ({type(value).__name__})")
         elif isinstance(value, str) and not value.strip():
             problems.append(f"{file}: meta field '{key}' is empty")

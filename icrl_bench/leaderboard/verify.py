@@ -23,6 +23,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -37,8 +38,9 @@ from icrl_bench.leaderboard.signing import derived_seed, sign_block
 from icrl_bench.leaderboard.submission import SubmissionError, read_json, validate_submission
 from icrl_bench.protocol.evaluation import _suite, run_config
 from icrl_bench.protocol.isolation import IsolatedSpec, forbid_inspection
-from icrl_bench.protocol.runner import ProtocolOptions, run_trials
+from icrl_bench.protocol.runner import ProtocolOptions
 from icrl_bench.protocol.suites import SECRET_SEED_FLOOR
+from icrl_bench.protocol.workers import Job, close_agent, play, split_jobs
 
 ALPHA = 0.01
 MARGIN = 0.1
@@ -69,17 +71,18 @@ def welch_p_value(a: np.ndarray, b: np.ndarray) -> float:
     return math.erfc(diff / se / math.sqrt(2))
 
 
-def _play(recipe: IsolatedSpec, jobs: list[tuple[str, list[int]]], seed: int, options: ProtocolOptions,
+def _play(recipe: IsolatedSpec, jobs: list[Job], seed: int, options: ProtocolOptions,
           entropy: int) -> list[dict[str, Any]]:  # fmt: skip
     """Play the (suite, trials) jobs with one isolated agent; the records, in memory only."""
     forbid_inspection()
+    records: list[dict[str, Any]] = []
     agent = recipe.build()
     try:
-        return [record.to_dict() for suite_name, trials in jobs
-                for record in run_trials(agent, _suite(suite_name, entropy), trials, seed, options,
-                                         privileged=recipe.privileged)]  # fmt: skip
+        play(agent, recipe.privileged, jobs, functools.partial(_suite, task_entropy=entropy), seed, options,
+             lambda record: records.append(record.to_dict()))  # fmt: skip
     finally:
-        agent.close()
+        close_agent(agent)
+    return records
 
 
 def rerun(recipe: IsolatedSpec, counts: dict[str, int], seed: int, options: ProtocolOptions, entropy: int,
@@ -89,8 +92,7 @@ def rerun(recipe: IsolatedSpec, counts: dict[str, int], seed: int, options: Prot
     if workers <= 1:
         records = _play(recipe, jobs, seed, options, entropy)
     else:
-        chunks = [(s, ks[i : i + size]) for s, ks in jobs for size in [max(1, math.ceil(len(ks) / workers))]
-                  for i in range(0, len(ks), size)]  # fmt: skip
+        chunks = split_jobs(jobs, workers)
         with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             parts = pool.map(_play, *zip(*[(recipe, [chunk], seed, options, entropy) for chunk in chunks]))
             records = [r for part in parts for r in part]

@@ -18,6 +18,9 @@ trials at once; the runner uses them when present. `BatchedFromSingle` is the re
 from __future__ import annotations
 
 import dataclasses
+import sysconfig
+import traceback
+from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 from icrl_bench.envs.task import TaskSpec, Transition
@@ -96,3 +99,21 @@ class SingleAsBatched:
 
     def reveal(self, task: TaskSpec, trial: int) -> None:
         self.agent.reveal(task)
+
+
+# Frames that are not the agent's own code: the standard library, installed packages, and this protocol package.
+_NOT_THE_AGENT = tuple(
+    str(Path(p)) for p in {*(sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")), str(Path(__file__).parent)}
+)
+
+
+def raised_at(e: BaseException) -> str:
+    """`` (at file:line in function)`` of the frame that raised, preferring the agent's own code over the standard
+    library, installed packages and the protocol's callers (a numpy error is reported at the agent's line that
+    called numpy); the runner and an isolated agent's child report it the same way."""
+    frames = traceback.extract_tb(e.__traceback__)
+    if not frames:
+        return ""
+    own = [f for f in frames if not f.filename.startswith(_NOT_THE_AGENT)]
+    frame = (own or frames)[-1]
+    return f" (at {frame.filename}:{frame.lineno} in {frame.name})"

@@ -16,7 +16,7 @@ import traceback
 from typing import Any, Sequence
 
 from icrl_bench.envs.task import TaskSpec, Transition
-from icrl_bench.protocol.agent import TrialInfo, is_batched
+from icrl_bench.protocol.agent import TrialInfo, is_batched, raised_at
 
 
 class _PerTrialCopies:
@@ -59,9 +59,7 @@ def _plain(action: Any) -> Any:
 
 
 def _error(e: BaseException, during: str) -> dict[str, str]:
-    frames = traceback.extract_tb(e.__traceback__)
-    where = f" (at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
-    return {"error": f"the agent raised {type(e).__name__} in {during}: {e}{where}",
+    return {"error": f"the agent raised {type(e).__name__} in {during}: {e}{raised_at(e)}",
             "traceback": "".join(traceback.format_exception(type(e), e, e.__traceback__))}  # fmt: skip
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import math
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ from icrl_bench.protocol.records import TrialRecord
 from icrl_bench.protocol.results import SCHEMA_VERSION, atomic_write, format_table, write_results
 from icrl_bench.protocol.runner import ProtocolOptions
 from icrl_bench.protocol.suites import Suite, get_suite
-from icrl_bench.protocol.workers import close_agent, play, play_in_workers
+from icrl_bench.protocol.workers import close_agent, part_file, play, play_in_workers, split_jobs
 
 
 _RUN_TOKEN = uuid.uuid4().hex[:8]  # part files are per process: pid plus this token
@@ -283,14 +282,14 @@ def evaluate(
         if todo:  # one agent for every suite: the bar moves and Ctrl-C stops between trials
             agent = recipe.build()
             try:
-                play(agent, bool(recipe.privileged), todo, suite_of, seed, options,
-                     out / "parts" / f"trials-{os.getpid()}-{_RUN_TOKEN}.jsonl", on_trial=lambda s, k: bar.update())  # fmt: skip
+                with part_file(out / "parts" / f"trials-{os.getpid()}-{_RUN_TOKEN}.jsonl") as sink:
+                    play(agent, bool(recipe.privileged), todo, suite_of, seed, options, sink,
+                         on_trial=lambda s, k: bar.update())  # fmt: skip
             finally:
                 close_agent(agent)
     elif todo:
-        chunks = [(s, ks[i : i + size]) for s, ks in todo for size in [max(1, math.ceil(len(ks) / workers))]
-                  for i in range(0, len(ks), size)]  # fmt: skip
-        play_in_workers(recipe, chunks, seed, options, str(out / "parts"), suite_of, workers, _RUN_TOKEN, bar.update)
+        play_in_workers(recipe, split_jobs(todo, workers), seed, options, str(out / "parts"), suite_of, workers,
+                        _RUN_TOKEN, bar.update)  # fmt: skip
     return finalise(out, config, task_entropy)
 
 

@@ -3,8 +3,9 @@
 The runner's process holds the task (the hidden map), the suite and - under leaderboard verification - the
 verifier's key. Agent code must never run there: it could read the map from a stack frame or from
 ``gc.get_objects()``. `IsolatedSpec` wraps an agent specification; its agents are proxies that forward every call
-of the batched interface over a pipe to a fresh interpreter (``python -m icrl_bench.protocol.agent_process``), which
-builds the agent itself, from the specification alone (the child's side: `protocol.agent_process`). What crosses its stdin and stdout, as JSON lines:
+of the batched interface over a pipe to a fresh interpreter (``python -m icrl_bench.protocol.agent_process``, the
+child's side), which builds the agent itself, from the specification alone. What crosses its stdin and stdout, as
+JSON lines:
 
     parent -> child   {"op": "build", "spec": {"name": ..., "kwargs": {...}, "command": ...}}   (answered)
                       {"op": "begin", "infos": [[n_actions, n_observations, n_episodes, max_steps, seed], ...]}
@@ -17,15 +18,15 @@ builds the agent itself, from the specification alone (the child's side: `protoc
 
 Only ``build`` and ``act`` are answered, so a step of a whole batch costs one round trip; an error in a call
 that is not answered is reported with the next answer. The parent parses only JSON from the child (never
-pickle: the child is untrusted). The child's environment is the parent's without any ``ICRL_BENCH_*`` variable
-and without any value that contains a secret the parent names; the agent's own prints go to the parent's stderr.
+pickle: the child is untrusted). The child's environment is the parent's without any ``ICRL_BENCH_*`` variable; it
+runs in a session of its own; the agent's own prints go to the parent's stderr.
 
 A single-trial agent is presented batched inside the child, one instance per concurrent trial (each built from
 the specification and reset by ``begin_trial``), so that isolation keeps one round trip per batch; an agent
 specification that names a ready *instance* cannot be copied and is played one trial at a time.
 
-What isolation does not cover: the child runs as the same OS user, so it can read every file that user can
-(including the installed package, from which the public suites' maps can be regenerated - only verification's
+What isolation does not cover: the child runs as the same OS user, so it can read and write every file that user
+can (including the installed package, from which the public suites' maps can be regenerated - only verification's
 fresh maps are secret) and, with ptrace rights (root, or a lax ``kernel.yama.ptrace_scope``), other processes'
 memory. Run untrusted agents in a container; see the README.
 """
@@ -55,12 +56,9 @@ class AgentProcessError(RuntimeError):
         self.traceback_text = traceback_text
 
 
-def child_environment(secrets: Sequence[str] = ()) -> dict[str, str]:
-    """The parent's environment without ``ICRL_BENCH_*`` variables and without any value containing a secret."""
-    return {
-        k: v for k, v in os.environ.items()
-        if not k.startswith(SCRUBBED_PREFIX) and not any(s and s in v for s in secrets)
-    }  # fmt: skip
+def child_environment() -> dict[str, str]:
+    """The parent's environment without ``ICRL_BENCH_*`` variables (the verifier's key is one)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIX)}
 
 
 def forbid_inspection() -> None:
@@ -78,7 +76,10 @@ def describe_exit(code: int | None) -> str:
     if code is None:
         return "stopped answering"
     if code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
         hint = {"SIGSEGV": " (a segmentation fault)", "SIGKILL": " (killed: out of memory?)", "SIGABRT": " (aborted)"}
         return f"was killed by {name}{hint.get(name, '')}"
     return f"exited with status {code}"
@@ -87,8 +88,7 @@ def describe_exit(code: int | None) -> str:
 class _Connection:
     """The parent's end: a child process speaking the protocol on its stdin and stdout."""
 
-    def __init__(self, spec: dict[str, Any], secrets: Sequence[str] = (), prefix: str | None = None,
-                 op: str = "build") -> None:  # fmt: skip
+    def __init__(self, spec: dict[str, Any], prefix: str | None = None, op: str = "build") -> None:
         command = [sys.executable, "-m", "icrl_bench.protocol.agent_process"]
         if prefix:  # e.g. a container runtime: the interpreter inside is "python"
             command = shlex.split(prefix) + ["python", "-m", "icrl_bench.protocol.agent_process"]
@@ -96,7 +96,7 @@ class _Connection:
             # A session of its own: the user's Ctrl-C reaches the runner only (which closes the pipe), and the
             # agent cannot signal the runner's process group.
             self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         env=child_environment(secrets), close_fds=True, start_new_session=True)  # fmt: skip
+                                         env=child_environment(), close_fds=True, start_new_session=True)  # fmt: skip
         except OSError as e:
             raise AgentProcessError(f"could not start the isolated agent process {command}: {e}") from None
         self.out = self.proc.stdin  # type: ignore[assignment]
@@ -209,9 +209,9 @@ class IsolatedSingleAgent:
         self.batched.close()
 
 
-def isolated_agent(spec: dict[str, Any], secrets: Sequence[str] = (), prefix: str | None = None) -> IsolatedAgent | IsolatedSingleAgent:
+def isolated_agent(spec: dict[str, Any], prefix: str | None = None) -> IsolatedAgent | IsolatedSingleAgent:
     """A proxy for the agent `spec` (``{"name", "kwargs", "command"}`` as in `AgentSpec`) in its own child process."""
-    connection = _Connection(spec, secrets, prefix)
+    connection = _Connection(spec, prefix)
     return IsolatedAgent(connection) if connection.reply.get("copyable", True) else IsolatedSingleAgent(connection)
 
 
@@ -223,9 +223,8 @@ class IsolatedSpec:
     runs ``python -m icrl_bench.protocol.agent_process`` inside it.
     """
 
-    def __init__(self, spec: Any, secrets: Sequence[str] = (), prefix: str | None = None) -> None:
+    def __init__(self, spec: Any, prefix: str | None = None) -> None:
         self.spec = spec
-        self.secrets = tuple(secrets)
         self.prefix = prefix
         self._privileged: bool | None = None
 
@@ -239,13 +238,13 @@ class IsolatedSpec:
     @property
     def privileged(self) -> bool:
         if self._privileged is None:
-            probe = _Connection(self._spec_dict(), self.secrets, self.prefix, op="probe")
+            probe = _Connection(self._spec_dict(), self.prefix, op="probe")
             self._privileged = bool(probe.reply.get("privileged"))
             probe.close()
         return self._privileged
 
     def build(self) -> IsolatedAgent | IsolatedSingleAgent:
-        return isolated_agent(self._spec_dict(), self.secrets, self.prefix)
+        return isolated_agent(self._spec_dict(), self.prefix)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self._spec_dict(), "privileged": self.privileged}

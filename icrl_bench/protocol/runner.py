@@ -12,12 +12,10 @@ import dataclasses
 import operator
 import random
 import signal
-import sysconfig
 import threading
 import time
 import traceback
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 from typing import Any, Callable, Iterator, Sequence
@@ -25,7 +23,7 @@ from typing import Any, Callable, Iterator, Sequence
 from icrl_bench.envs.dynamics import _success_values
 from icrl_bench.envs.frozen_lake import ICRLFrozenLakeEnv
 from icrl_bench.envs.task import TaskSpec, Transition
-from icrl_bench.protocol.agent import SingleAsBatched, TrialInfo, is_batched
+from icrl_bench.protocol.agent import SingleAsBatched, TrialInfo, is_batched, raised_at
 from icrl_bench.protocol.isolation import AgentProcessError
 from icrl_bench.protocol.records import EpisodeRecord, TrialRecord  # re-exported: `from ...runner import TrialRecord`
 from icrl_bench.protocol.suites import Suite
@@ -158,21 +156,6 @@ def _signal_handlers(enabled: bool) -> Iterator[bool]:
             signal.signal(signal.SIGINT, previous_int)
 
 
-_NOT_THE_AGENT = tuple(str(Path(p)) for p in {sysconfig.get_paths()["stdlib"], str(Path(__file__).parent)})
-
-
-def _raised_at(e: BaseException) -> str:
-    """``file:line in function`` of the frame that raised, preferring the agent's own code over the standard
-    library and the runner (a numpy error is reported at the agent's line that called numpy)."""
-    frames = traceback.extract_tb(e.__traceback__)[1:]  # [0] is the runner's call
-    if not frames:
-        return ""
-    site = tuple(str(Path(p)) for p in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
-    own = [f for f in frames if not f.filename.startswith(_NOT_THE_AGENT + site)]
-    frame = (own or frames)[-1]
-    return f" (at {frame.filename}:{frame.lineno} in {frame.name})"
-
-
 class _Caller:
     """Calls into the agent under the per-step time limit, turning any failure into an `AgentError`."""
 
@@ -197,15 +180,15 @@ class _Caller:
         except KeyboardInterrupt as e:
             if _UserInterrupt.seen:
                 raise
-            raise AgentError(f"{where()}: the agent raised KeyboardInterrupt (no Ctrl-C was pressed){_raised_at(e)}",
+            raise AgentError(f"{where()}: the agent raised KeyboardInterrupt (no Ctrl-C was pressed){raised_at(e)}",
                              "".join(traceback.format_exception(e))) from None  # fmt: skip
         except SystemExit as e:
-            raise AgentError(f"{where()}: the agent called exit({e.code}){_raised_at(e)}",
+            raise AgentError(f"{where()}: the agent called exit({e.code}){raised_at(e)}",
                              "".join(traceback.format_exception(e))) from None  # fmt: skip
         except AgentProcessError as e:  # an isolated agent: the child's traceback comes with it
             raise AgentError(f"{where()}: {e}", e.traceback_text) from None
         except Exception as e:
-            raise AgentError(f"{where()}: the agent raised {type(e).__name__}: {e}{_raised_at(e)}",
+            raise AgentError(f"{where()}: the agent raised {type(e).__name__}: {e}{raised_at(e)}",
                              "".join(traceback.format_exception(e))) from e  # fmt: skip
         if limit is not None and time.perf_counter() - start > limit:  # where alarms cannot interrupt
             raise AgentError(f"{where()}: the agent took longer than the per-step limit of {limit} s")
@@ -230,7 +213,7 @@ class _Trial:
 
     def __init__(self, suite: Suite, trial: int, seed: int) -> None:
         self.suite, self.trial = suite, trial
-        self.tasks = suite.tasks[trial] if trial < suite.n_trials else suite.trial_tasks(trial)
+        self.tasks = suite.tasks_of(trial)
         self.env_seed, self.agent_seed = suite.trial_seeds(seed, trial)
         self.env = ICRLFrozenLakeEnv(**suite.env_kwargs)
         self.task = self.tasks[suite.task_index(0)]

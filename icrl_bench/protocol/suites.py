@@ -83,10 +83,13 @@ class Suite:
         """Which of a trial's tasks is played in episode `episode` (0-based): 0, or 1 from `change_after` on."""
         return 1 if self.change_after is not None and episode >= self.change_after else 0
 
+    def tasks_of(self, trial: int) -> tuple[TaskSpec, ...]:
+        """Trial `trial`'s tasks: from the cached list, or drawn for a trial beyond it (training, sweeps)."""
+        return self.tasks[trial] if trial < self.n_trials else self.trial_tasks(trial)
+
     def task_for(self, trial: int, episode: int) -> TaskSpec:
         """The task played in episode `episode` (0-based) of trial `trial`."""
-        tasks = self.tasks[trial] if trial < self.n_trials else self.trial_tasks(trial)
-        return tasks[self.task_index(episode)]
+        return self.tasks_of(trial)[self.task_index(episode)]
 
     @cached_property
     def tasks(self) -> tuple[tuple[TaskSpec, ...], ...]:

@@ -1,8 +1,9 @@
-"""Playing trials into a results folder, in this process or in worker processes that report every trial.
+"""Playing trials, in this process or in worker processes that report every trial.
 
-`play` runs (suite, trials) jobs with one agent and appends each finished trial to this process's part file
-(flushed and fsynced). `play_in_workers` hands chunks of trials to worker processes (spawned: each builds its own
-agent once) and follows them through an event queue: which chunk each worker plays and which trials it finished.
+`play` runs (suite, trials) jobs with one agent and hands each finished trial to a sink: `part_file` appends it to
+a results folder's part file (flushed and fsynced; `evaluate`), a list keeps it in memory (`verify`).
+`play_in_workers` hands chunks of trials (`split_jobs`) to worker processes (spawned: each builds its own agent
+once) and follows them through a pipe each: which chunk each worker plays and which trials it finished.
 So when a worker dies - the agent called ``os._exit``, crashed the interpreter, or was killed for memory - the
 error names the exit status, the suite and the trial it was playing (the episode only an isolated agent can
 tell, `protocol.isolation`), and finished trials are on disk for ``--resume``.
@@ -10,16 +11,19 @@ tell, `protocol.isolation`), and finished trials are on disk for ``--resume``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from icrl_bench.protocol.agent import is_batched
 from icrl_bench.protocol.isolation import describe_exit
+from icrl_bench.protocol.records import TrialRecord
 from icrl_bench.protocol.runner import AgentError, ProtocolOptions, run_trials
 from icrl_bench.protocol.suites import Suite
 
@@ -33,24 +37,37 @@ def play(
     suite_of: Callable[[str], Suite],
     seed: int,
     options: ProtocolOptions,
-    part_file: Path,
+    sink: Callable[[TrialRecord], None],
     on_start: Callable[[str, list[int]], None] | None = None,
     on_trial: Callable[[str, int], None] | None = None,
-) -> int:
-    """Play the jobs with `agent`, appending each finished trial to `part_file`; returns how many finished."""
-    count = 0
-    with open(part_file, "a") as f:
-        for suite_name, trials in jobs:
-            if on_start is not None:
-                on_start(suite_name, trials)
-            for record in run_trials(agent, suite_of(suite_name), trials, seed, options, privileged=privileged):
-                f.write(json.dumps(record.to_dict()) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-                count += 1
-                if on_trial is not None:
-                    on_trial(suite_name, record.trial)
-    return count
+) -> None:
+    """Play the jobs with `agent`, handing each finished trial to `sink` as it finishes."""
+    for suite_name, trials in jobs:
+        if on_start is not None:
+            on_start(suite_name, trials)
+        for record in run_trials(agent, suite_of(suite_name), trials, seed, options, privileged=privileged):
+            sink(record)
+            if on_trial is not None:
+                on_trial(suite_name, record.trial)
+
+
+@contextlib.contextmanager
+def part_file(path: Path) -> Iterator[Callable[[TrialRecord], None]]:
+    """A sink appending each record to `path` as one JSON line, flushed and fsynced: a crash loses no finished trial."""
+    with open(path, "a") as f:
+
+        def write(record: TrialRecord) -> None:
+            f.write(json.dumps(record.to_dict()) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+        yield write
+
+
+def split_jobs(jobs: Sequence[Job], workers: int) -> list[Job]:
+    """Each suite's trials cut into at most `workers` chunks of nearly equal size, for that many processes."""
+    return [(s, ks[i : i + size]) for s, ks in jobs for size in [max(1, math.ceil(len(ks) / workers))]
+            for i in range(0, len(ks), size)]  # fmt: skip
 
 
 def close_agent(agent: Any) -> None:
@@ -78,12 +95,12 @@ def _worker(index: int, recipe: Any, jobs: Any, events: Any, seed: int, options:
     agent = None
     try:
         agent = recipe.build()
-        part_file = Path(parts) / f"trials-{os.getpid()}-{token}.jsonl"
-        while (job := jobs.get()) is not None:
-            size = options.batch_size if is_batched(agent) else 1  # trials played at once
-            play(agent, bool(recipe.privileged), [job], suite_of, seed, options, part_file,
-                 on_start=lambda s, ks: events.send(("start", s, ks, size)),
-                 on_trial=lambda s, k: events.send(("trial", s, k)))  # fmt: skip
+        size = options.batch_size if is_batched(agent) else 1  # trials played at once
+        with part_file(Path(parts) / f"trials-{os.getpid()}-{token}.jsonl") as sink:
+            while (job := jobs.get()) is not None:
+                play(agent, bool(recipe.privileged), [job], suite_of, seed, options, sink,
+                     on_start=lambda s, ks: events.send(("start", s, ks, size)),
+                     on_trial=lambda s, k: events.send(("trial", s, k)))  # fmt: skip
         events.send(("done",))
     except KeyboardInterrupt:
         pass  # the user's Ctrl-C: the parent stops the run and says so
