@@ -127,7 +127,7 @@ class AgentSpec:
 
             try:
                 return reference_agent(self.name, **self.kwargs)
-            except (ImportError, FileNotFoundError, TypeError) as e:
+            except (ImportError, FileNotFoundError, TypeError, ValueError) as e:
                 raise AgentSpecError(f"cannot build {self.name}: {e}") from e
         obj = BUILTIN_AGENTS[self.name] if self.name in BUILTIN_AGENTS else _load_attr(self.name)
         if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "act") and not is_batched(obj)):

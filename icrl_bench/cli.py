@@ -380,23 +380,33 @@ def _training_module() -> Any:
     return dqn
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    """Train a compact transformer by double DQN or by distillation (resumable; see icrl_bench.training.dqn)."""
+def _dataclass_from(cls: Any, values: dict[str, Any], prefix: str = "") -> Any:
     import dataclasses
 
-    from icrl_bench.training.config import ModelConfig, TrainConfig
+    return cls(**{f.name: values[prefix + f.name] for f in dataclasses.fields(cls) if prefix + f.name in values})
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train an in-context learner by double DQN or distillation (resumable; see icrl_bench.training.dqn)."""
+    from icrl_bench.training.config import PRESETS, LLMConfig, ModelConfig, TrainConfig
     from icrl_bench.training.data import DatasetError
 
     dqn = _training_module()
     if dqn is None:
         return 2
-    values = vars(args)
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    values = PRESETS.get(getattr(args, "preset", None) or "", {}) | given  # options on the command line win
+    if args.train_command != "llm":
+        values["objective"] = args.train_command
     try:
-        model = ModelConfig(**{f.name: values[f"model_{f.name}"] for f in dataclasses.fields(ModelConfig)})
-        fields = {f.name: values[f.name] for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "objective")}
-        cfg = TrainConfig(objective=args.train_command, model=model, **fields)
-        path = dqn.train(cfg, resume=args.resume, progress=not args.quiet)
-    except (DatasetError, FileExistsError, ValueError) as e:
+        cfg = TrainConfig(
+            network="llm" if args.train_command == "llm" else "compact",
+            model=_dataclass_from(ModelConfig, values, "model."), llm=_dataclass_from(LLMConfig, values, "llm."),
+            **{k: v for k, v in values.items() if "." not in k and k in TrainConfig.__dataclass_fields__
+               and k not in ("model", "llm", "network")},
+        )  # fmt: skip
+        path = dqn.train(cfg, resume=bool(args.resume), progress=not args.quiet)
+    except (DatasetError, FileExistsError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"checkpoint: {path}; log: {path.parent / 'log.csv'}")
@@ -417,31 +427,45 @@ def cmd_train_export(args: argparse.Namespace) -> int:
     return 0
 
 
+MODEL_FLAGS = {"n_layers": "--layers", "n_heads": "--heads", "max_positions": "--model-max-positions"}
+
+
 def _add_train_parser(trains: Any, name: str, help: str) -> None:
-    """`train dqn` / `train distill`: one option per TrainConfig / ModelConfig field, with their defaults."""
+    """`train dqn` / `train distill` / `train llm`: one option per setting that applies, each with its help line.
+
+    Defaults are None here (the dataclasses' defaults, or a preset's, apply to options not given)."""
     import dataclasses
 
-    from icrl_bench.training.config import MODES, ModelConfig, TrainConfig  # no torch needed to list options
+    from icrl_bench.training.config import (
+        ADAPTERS, HELP, MODES, OBJECTIVES, PRECISIONS, PRESETS, LLMConfig, ModelConfig, TrainConfig,
+    )
+
+    CHOICES = {"mode": MODES, "objective": OBJECTIVES, "loss": ("huber", "paper"), "llm.adapter": ADAPTERS[:2],
+               "llm.precision": PRECISIONS, "llm.text_format": ("auto", "llama3", "plain", "words")}  # fmt: skip
 
     p = trains.add_parser(name, help=help, description=help)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in ("model", "objective"):
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            p.add_argument(flag, action="store_true", dest=f.name)
-        elif f.name == "mode":
-            p.add_argument(flag, choices=MODES, default=f.default, dest=f.name)
-        else:
-            kind = {"int": int, "float": float}.get(str(f.type), str)
-            p.add_argument(flag, type=kind, default=f.default, dest=f.name, metavar=f.name.upper())
-    for f in dataclasses.fields(ModelConfig):
-        kind = {"int": int, "float": float}.get(str(f.type), str)
-        p.add_argument("--" + f.name.replace("_", "-").replace("n-layers", "layers").replace("n-heads", "heads")
-                       .replace("max-positions", "model-max-positions"), type=kind, default=f.default,
-                       dest=f"model_{f.name}", metavar=f.name.upper())  # fmt: skip
+    p.add_argument("--resume", action="store_true", default=None, help="continue the run in --out from its checkpoint")
+    p.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
+    if name == "llm":
+        p.add_argument("--preset", choices=sorted(PRESETS),
+                       help="defaults of a named configuration (paper: the paper's Llama 3.1 8B run; smollm2-cpu: "
+                            "the shipped CPU run); options given here win")  # fmt: skip
+    second = (LLMConfig, "llm.", {}) if name == "llm" else (ModelConfig, "model.", MODEL_FLAGS)
+    for cls, prefix, flags in ((TrainConfig, "", {}), second):
+        for f in dataclasses.fields(cls):
+            if (not prefix and f.name in ("model", "llm", "network")) or (f.name == "objective" and name != "llm"):
+                continue
+            if f.name == "teacher" and name == "dqn":
+                continue  # DAgger labels are for distillation only
+            flag = flags.get(f.name, "--" + f.name.replace("_", "-"))
+            text = f"{HELP[prefix + f.name]} (default: {f.default})"
+            if f.type in ("bool", bool):
+                p.add_argument(flag, action="store_true", default=None, dest=prefix + f.name, help=HELP[prefix + f.name])
+            elif prefix + f.name in CHOICES:
+                p.add_argument(flag, choices=CHOICES[prefix + f.name], dest=prefix + f.name, help=text)
+            else:
+                kind = {"int": int, "float": float}.get(str(f.type), str)
+                p.add_argument(flag, type=kind, dest=prefix + f.name, metavar=f.name.upper(), help=text)
     p.set_defaults(func=cmd_train)
 
 
@@ -546,9 +570,11 @@ def build_parser() -> argparse.ArgumentParser:
     trains = train.add_subparsers(dest="train_command", required=True)
     _add_train_parser(trains, "dqn", "double DQN (offline on a dataset, online, or hybrid); see icrl_bench.training.dqn")
     _add_train_parser(trains, "distill", "imitate a classical learner's actions from its history (algorithm distillation)")
-    exp = trains.add_parser("export", help="a checkpoint's network as a small model file (weights and config only)")
-    exp.add_argument("--checkpoint", required=True)
-    exp.add_argument("--out", required=True)
+    _add_train_parser(trains, "llm", "a pretrained causal LM with a LoRA/IA3 adapter (the paper's method), by DQN or "
+                                     "distillation; multi-GPU: accelerate launch -m icrl_bench.cli train llm ...")
+    exp = trains.add_parser("export", help="a checkpoint's network as a small model file (an llm run: an adapter folder)")
+    exp.add_argument("--checkpoint", required=True, help="checkpoint.pt of a training run")
+    exp.add_argument("--out", required=True, help="model file (.pt) to write, or the adapter folder of an llm run")
     exp.set_defaults(func=cmd_train_export)
     suites = sub.add_parser("suites", help="list the evaluation suites")
     suites.set_defaults(func=cmd_suites)

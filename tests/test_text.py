@@ -1,6 +1,6 @@
 import pytest
 
-from icrl_bench.envs import PAPER_STITCHING_TASK, Transition, format_llama3, format_plain, parse_action
+from icrl_bench.envs import PAPER_STITCHING_TASK, Transition, TEXT_FORMATS, format_llama3, format_plain, format_words, parse_action
 
 
 def paper_demos():
@@ -24,10 +24,31 @@ def test_llama3_format_is_exactly_the_papers():
     assert format_llama3([success, failure]) == expected
 
 
-def test_plain_format():
+def test_words_format():
     success, failure = paper_demos()
-    assert format_plain([failure]) == "obs 8 | act right | obs 9 | act right | obs 10 | act right | obs 11 | end\n"
-    assert format_plain([success]).rstrip("\n").endswith("obs 22 | reward 1.0 | end")
+    assert format_words([failure]) == "obs 8 | act right | obs 9 | act right | obs 10 | act right | obs 11 | end\n"
+    assert format_words([success]).rstrip("\n").endswith("obs 22 | reward 1.0 | end")
+
+
+def test_plain_format_is_one_line_per_step_with_visible_ends_and_rewards():
+    success, failure = paper_demos()
+    assert format_plain([failure]) == "8 right\n9 right\n10 right\n11 end\n"
+    assert format_plain([success, failure]) == (
+        "2 down\n6 down\n10 down\n14 down\n18 down reward 1\n22 end\n8 right\n9 right\n10 right\n11 end\n"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(TEXT_FORMATS))
+def test_every_format_is_its_pieces_with_the_action_word_right_after_each_prefix(name):
+    fmt = TEXT_FORMATS[name]
+    success, failure = paper_demos()
+    text = fmt.text([success, failure])
+    pieces = [fmt.start(2)]
+    for t in success:
+        pieces += [fmt.action_words[t.action], fmt.after(t)]
+    assert text.startswith("".join(pieces))
+    assert fmt.after(success[-1]).endswith(("end\n", "<|end_of_text|>"))  # an episode's end is visible
+    assert "1" in fmt.after(success[-1])  # and so is its reward
 
 
 def test_formatters_reject_broken_episodes():

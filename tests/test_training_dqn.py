@@ -1,6 +1,5 @@
 """The trainers (DQN offline / online / hybrid, distillation) on tiny randomly initialised transformers (CPU, seconds)."""
 
-import copy
 import json
 import os
 
@@ -11,10 +10,10 @@ import torch
 from icrl_bench.envs.task import Transition as T
 from icrl_bench.training.data import DataConfig, Dataset, generate
 from icrl_bench.training.dqn import (
-    TrainConfig, array_episodes, dataset_trials, distill_loss, dqn_loss, make_batch, paper_loss, play, polyak_update,
-    train, trial_array,
+    TrainConfig, array_episodes, dataset_trials, distill_loss, dqn_loss, make_batch, paper_loss, play, train,
+    trial_array,
 )  # fmt: skip
-from icrl_bench.training.model import FIELDS, CompactQNetwork, IncrementalBatch, ModelConfig
+from icrl_bench.training.model import FIELDS, CompactLearner, CompactQNetwork, IncrementalBatch, ModelConfig
 
 TINY = ModelConfig(n_obs=25, d_model=16, n_layers=1, n_heads=2, max_positions=512)
 
@@ -54,12 +53,11 @@ def test_loss_falls_on_a_fixed_batch(trials, objective):
     torch.manual_seed(0)
     batch = make_batch(trials[:4], 128, TINY.n_obs)
     cfg = TrainConfig(data="x", model=TINY, polyak=1.0)
-    net = CompactQNetwork(TINY)
-    target = copy.deepcopy(net)
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    learner = CompactLearner(TINY)
+    opt = torch.optim.Adam(learner.trainable_parameters(), lr=3e-3)
     losses = []
     for _ in range(150):
-        loss, _ = dqn_loss(net, target, batch, cfg) if objective == "dqn" else distill_loss(net, batch)
+        loss, _ = dqn_loss(learner, batch, cfg) if objective == "dqn" else distill_loss(learner, batch)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -68,10 +66,14 @@ def test_loss_falls_on_a_fixed_batch(trials, objective):
 
 
 def test_polyak_average():
-    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
-    before = a.weight.detach().clone()
-    polyak_update(a, b, 0.1)
-    assert torch.allclose(a.weight, 0.9 * before + 0.1 * b.weight)
+    learner = CompactLearner(TINY)
+    with torch.no_grad():
+        for p in learner.net.parameters():
+            p.add_(1.0)
+    before = [p.detach().clone() for p in learner.target.parameters()]
+    learner.update_target(0.1)
+    for t, b, o in zip(learner.target.parameters(), before, learner.net.parameters()):
+        assert torch.allclose(t, 0.9 * b + 0.1 * o)
 
 
 def test_batch_marks_decisions_and_cut_bootstraps(trials):
@@ -88,13 +90,14 @@ def test_dqn_loss_matches_the_numpy_reference(trials):
     from icrl_bench.training.formats import compact_sequence, td_targets
 
     torch.manual_seed(3)
-    net, target = CompactQNetwork(TINY), CompactQNetwork(TINY)
+    learner = CompactLearner(TINY)
+    learner.target = CompactQNetwork(TINY)  # another network, so that online and target differ
     batch = make_batch(trials[:1], 10_000, TINY.n_obs)
     for cross in (False, True):
         cfg = TrainConfig(data="x", model=TINY, cross_episode=cross, loss="paper", reward_scale=30.0)
-        _, stats = dqn_loss(net, target, batch, cfg)
+        _, stats = dqn_loss(learner, batch, cfg)
         with torch.no_grad():
-            q, q_t = (m({f: batch[f] for f in FIELDS})[0][0].numpy() for m in (net, target))
+            q, q_t = (m({f: batch[f] for f in FIELDS})[0][0].numpy() for m in (learner.net, learner.target))
         y = td_targets(compact_sequence(array_episodes(trials[0]), TINY.n_obs), q, q_t, 0.9, 30.0, cross)
         assert stats["target_mean"] == pytest.approx(np.nanmean(y), rel=1e-4)
 
@@ -173,7 +176,8 @@ def test_cli_smoke_runs_of_both_trainers(data_file, tmp_path):
     assert main(base + ["--cross-episode", "--resume"]) == 2  # other settings: refused
     assert main(["train", "dqn", "--mode", "offline", "--out", str(tmp_path / "x")] + small) == 2  # no data
     assert main(["train", "distill", "--mode", "online", "--out", str(tmp_path / "x")] + small) == 2  # no teacher
-    assert main(["train", "dqn", "--mode", "online", "--teacher", "explorer", "--out", str(tmp_path / "x")] + small) == 2
+    with pytest.raises(SystemExit):  # a DAgger teacher is not even offered to DQN
+        main(["train", "dqn", "--mode", "online", "--teacher", "explorer", "--out", str(tmp_path / "x")] + small)
 
 
 def test_dagger_labels_are_the_teachers_actions_on_the_networks_own_states():
@@ -268,9 +272,10 @@ def test_the_target_network_never_trains(data_file, tmp_path):
     from icrl_bench.training.dqn import _State
 
     cfg = config(data_file, tmp_path / "t")
-    state = _State(cfg)  # backbones with dropout (gpt2) would otherwise give noisy targets
-    assert not state.target.training and not any(p.requires_grad for p in state.target.parameters())
+    state = _State(cfg, CompactLearner(cfg.model))  # backbones with dropout (gpt2) would otherwise give noisy targets
+    target = state.learner.target
+    assert not target.training and not any(p.requires_grad for p in target.parameters())
     state.save(tmp_path / "c.pt", cfg)
-    state.target.train()
+    target.train()
     state.load(tmp_path / "c.pt", cfg)
-    assert not state.target.training
+    assert not target.training

@@ -8,7 +8,7 @@ from icrl_bench.envs.rendering import draw_trajectories
 from icrl_bench.envs.schedule import CHANGE_KINDS, FixedTask, TaskSchedule
 from icrl_bench.envs.stitching import PAPER_STITCHING_TASK, StitchingGenerator
 from icrl_bench.envs.task import ACTION_NAMES, Demonstration, InvalidTaskError, TaskSpec, Transition
-from icrl_bench.envs.text import format_llama3, format_plain, parse_action
+from icrl_bench.envs.text import TEXT_FORMATS, TextFormat, format_llama3, format_plain, format_words, parse_action
 from icrl_bench.envs.vector import ICRLFrozenLakeVectorEnv
 
 __all__ = [
@@ -29,6 +29,9 @@ __all__ = [
     "draw_trajectories",
     "format_llama3",
     "format_plain",
+    "format_words",
+    "TEXT_FORMATS",
+    "TextFormat",
     "optimal_success_probability",
     "parse_action",
     "random_success_probability",

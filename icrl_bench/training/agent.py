@@ -21,7 +21,6 @@ import torch
 
 from icrl_bench.envs.task import Transition
 from icrl_bench.protocol.agent import TrialInfo
-from icrl_bench.training.formats import position_rows
 from icrl_bench.training.model import FIELDS, CompactQNetwork, IncrementalBatch, ModelConfig
 
 
@@ -42,6 +41,9 @@ def load_network(checkpoint: str) -> CompactQNetwork:
 class DQNAgent:
     """Play a trained Q-network through the batched interface (one forward pass per step for all trials).
 
+    Any network with ``context_rows``, ``incremental_q``, ``row_width`` and ``position_limit`` plays:
+    `CompactQNetwork` (positions) and `TextQNetwork` (tokens; see `llm_agent`).
+
     Args:
         checkpoint: a `train dqn` / `train distill` checkpoint or a shipped model file.
         net: an in-memory network instead (training uses this for rollouts and quick evaluations).
@@ -59,13 +61,13 @@ class DQNAgent:
         self.net = load_network(checkpoint) if checkpoint is not None else net
         trained = int(getattr(self.net, "trained_positions", 0))
         self.window = max(trained, 512) if window is None else int(window)
-        self.n_obs = self.net.config.n_obs
+        self.n_obs = getattr(self.net.config, "n_obs", None)  # text networks read any tile number
         self.epsilon = epsilon
         self.record, self.trace = record, trace
 
     def begin_trials(self, infos: Sequence[TrialInfo]) -> None:
         for info in infos:
-            if info.n_observations > self.n_obs:
+            if self.n_obs is not None and info.n_observations > self.n_obs:
                 raise ValueError(f"this network sees {self.n_obs} observations, the suite has {info.n_observations}")
         n = len(infos)
         self.batch = IncrementalBatch(self.net, n, self.window or None)
@@ -83,12 +85,21 @@ class DQNAgent:
         self.row = list(range(n))  # trial -> row of the batch (-1: dropped)
 
     def observe_batch(self, transitions: Sequence[Transition], trials: Sequence[int], demonstration: bool = False) -> None:
+        if demonstration:  # a demonstration that ends on neither hole nor goal is closed as truncated: the trial
+            last = {j: k for k, j in enumerate(trials)}  # goes on from a reset, not from its landing tile
+            transitions = [t if k != last[j] or t.terminated or t.truncated else Transition(*t[:5], True)
+                           for k, (t, j) in enumerate(zip(transitions, trials))]  # fmt: skip
         for t, j in zip(transitions, trials):
             self.pending[j].append(t)
             if self.record and not demonstration:
                 self.trajectories[j].append(t)
             if not demonstration and (t.terminated or t.truncated):
                 self.played[j] += 1
+
+    def context_length(self, trial: int) -> int:
+        """Positions (tokens, for text networks) of the trial's context once its pending transitions are fed."""
+        fed = int(self.batch.length[self.row[trial]]) if self.row[trial] >= 0 else 0
+        return fed + len(self.net.context_rows(self.pending[trial], None, None, 0)[0])
 
     def finish(self, trial: int) -> None:
         """Declare a trial over before all its episodes are played (its row may be dropped)."""
@@ -113,7 +124,7 @@ class DQNAgent:
             if not self.started[j]:
                 first = self.pending[j][0].obs if self.pending[j] else int(o)
                 self.started[j] = True
-            new, self.episode[j] = position_rows(self.pending[j], self.n_obs, first, int(o), self.episode[j])
+            new, self.episode[j] = self.net.context_rows(self.pending[j], first, int(o), self.episode[j])
             rows[self.row[j]] = new
             self.pending[j] = []
             if self.trace:

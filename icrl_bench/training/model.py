@@ -16,8 +16,9 @@ import torch
 from torch import nn
 from transformers import AutoModel, DynamicCache
 
+from icrl_bench.envs.task import Transition
 from icrl_bench.training.config import ModelConfig
-from icrl_bench.training.formats import FIELD_ORDER, NO_ACTION, NO_REWARD
+from icrl_bench.training.formats import FIELD_ORDER, NO_ACTION, NO_REWARD, position_rows
 
 FIELDS = FIELD_ORDER
 
@@ -66,6 +67,65 @@ class CompactQNetwork(nn.Module):
         out = self.backbone(inputs_embeds=x, attention_mask=attention_mask, use_cache=cache is not None, **kwargs)
         return self.head(out.last_hidden_state), cache
 
+    # What `IncrementalBatch` and `DQNAgent` need of a network (`TextQNetwork` has the same three).
+    row_width = len(FIELDS)
+
+    @property
+    def position_limit(self) -> int | None:
+        """The longest context the backbone can take: absolute position tables (gpt2) cannot be trimmed."""
+        return self.config.max_positions if self.config.backbone == "gpt2" else None
+
+    def context_rows(self, pending: list[Transition], first_obs: int | None, next_obs: int | None,
+                     episode: int) -> tuple[list[tuple[int, ...]], int]:  # fmt: skip
+        """The positions that continue a trial by `pending` transitions (`formats.position_rows`)."""
+        return position_rows(pending, self.config.n_obs, first_obs, next_obs, episode)
+
+    def incremental_q(self, data: torch.Tensor, mask: torch.Tensor, cache: Any, positions: torch.Tensor) -> torch.Tensor:
+        """Q ``[batch, width, 4]`` of new positions ``data[..., field]`` (the cache holds the earlier ones)."""
+        q, _ = self(dict(zip(FIELDS, data.unbind(-1))), attention_mask=mask, cache=cache, position_ids=positions)
+        return q
+
+
+class CompactLearner:
+    """A `CompactQNetwork` and its target copy, as the trainer uses any network (`TextQNetwork` is the other).
+
+    The trainer needs: ``net`` (what plays), ``batch``, ``q_values`` (online or target), ``update_target``,
+    ``trainable_parameters`` and ``weights``/``load_weights`` (what a checkpoint holds).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        import copy
+
+        self.net = CompactQNetwork(config)
+        self.target = copy.deepcopy(self.net).eval()  # always eval: dropout would make its targets noisy
+        self.target.requires_grad_(False)
+
+    def batch(self, trials: Any, max_positions: int) -> dict[str, torch.Tensor]:
+        from icrl_bench.training.dqn import make_batch
+
+        return make_batch(trials, max_positions, self.net.config.n_obs)
+
+    def q_values(self, batch: dict[str, torch.Tensor], target: bool = False) -> torch.Tensor:
+        """Q ``[batch, positions, 4]`` (right-padded sequences: causal attention never reads the padding)."""
+        q, _ = (self.target if target else self.net)({f: batch[f] for f in FIELDS})
+        return q
+
+    @torch.no_grad()
+    def update_target(self, alpha: float) -> None:
+        for t, o in zip(self.target.parameters(), self.net.parameters()):
+            t.mul_(1 - alpha).add_(o, alpha=alpha)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return list(self.net.parameters())
+
+    def weights(self) -> dict[str, Any]:
+        return {"model": self.net.state_dict(), "target": self.target.state_dict()}
+
+    def load_weights(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["model"])
+        self.target.load_state_dict(state["target"])
+        self.target.eval()
+
 
 class IncrementalBatch:
     """Incremental inference for many sequences at once (one cache; ragged feeds are padded and masked out).
@@ -77,7 +137,7 @@ class IncrementalBatch:
     trials far longer than anything trained on (an agent stuck until the step limit, say).
     """
 
-    def __init__(self, net: CompactQNetwork, batch: int, window: int | None = None) -> None:
+    def __init__(self, net: Any, batch: int, window: int | None = None) -> None:
         self.net = net
         self.window = window
         self.cache = DynamicCache()
@@ -93,16 +153,21 @@ class IncrementalBatch:
         width = max(len(r) for r in rows)
         if width == 0:
             return self.last_q
-        data = torch.zeros(batch, width, len(FIELDS), dtype=torch.long)
+        data = torch.zeros(batch, width, self.net.row_width, dtype=torch.long)
         real = torch.zeros(batch, width, dtype=torch.long)
         for b, r in enumerate(rows):
             if r:
                 data[b, : len(r)] = torch.tensor(r, dtype=torch.long)
                 real[b, : len(r)] = 1
         positions = self.length.unsqueeze(1) + torch.arange(width).unsqueeze(0)
+        limit = self.net.position_limit
+        if limit is not None and int(positions.max()) >= limit:
+            raise ValueError(f"this network has absolute positions and a context of at most {limit}; a trial has "
+                             f"reached {int(positions.max()) + 1} (a window cannot trim absolute positions): use a "
+                             "rotary backbone (llama) or a larger --model-max-positions")  # fmt: skip
         self.mask = torch.cat([self.mask, real], dim=1)
-        inputs = {f: data[:, :, i] for i, f in enumerate(FIELDS)}
-        q, _ = self.net(inputs, attention_mask=self.mask, cache=self.cache, position_ids=positions)
+        device = next(self.net.parameters()).device
+        q = self.net.incremental_q(data.to(device), self.mask.to(device), self.cache, positions.to(device)).cpu()
         counts = real.sum(1)
         fed = counts > 0
         last = (counts - 1).clamp(min=0)
