@@ -437,7 +437,15 @@ def _add_train_parser(trains: Any, name: str, help: str) -> None:
     import dataclasses
 
     from icrl_bench.training.config import (
-        ADAPTERS, HELP, MODES, OBJECTIVES, PRECISIONS, PRESETS, LLMConfig, ModelConfig, TrainConfig,
+        ADAPTERS,
+        HELP,
+        MODES,
+        OBJECTIVES,
+        PRECISIONS,
+        PRESETS,
+        LLMConfig,
+        ModelConfig,
+        TrainConfig,
     )
 
     CHOICES = {"mode": MODES, "objective": OBJECTIVES, "loss": ("huber", "paper"), "llm.adapter": ADAPTERS[:2],

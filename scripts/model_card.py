@@ -26,7 +26,7 @@ def main() -> None:
     p.add_argument("--run", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--default", required=True, help="results folder, default protocol")
-    p.add_argument("--paper", required=True, help="results folder, --forced-exploration paper")
+    p.add_argument("--paper", default="", help="results folder, --forced-exploration paper (may hold some suites)")
     p.add_argument("--command", required=True, help="the training command")
     p.add_argument("--data-command", required=True)
     p.add_argument("--summary", required=True, help="one paragraph: what the model is")
@@ -37,7 +37,11 @@ def main() -> None:
     config = json.loads((Path(args.run) / "config.json").read_text())
     import torch
 
-    model_step = int(torch.load(f"icrl_bench/models/{args.name}.pt", weights_only=False)["step"])
+    folder = Path("icrl_bench/models") / args.name  # an LLM agent ships as an adapter folder
+    if folder.is_dir():
+        model_step = int(json.loads((folder / "q_head.json").read_text())["step"])
+    else:
+        model_step = int(torch.load(f"icrl_bench/models/{args.name}.pt", weights_only=False)["step"])
     rows = [r for r in csv.DictReader(open(Path(args.run) / "log.csv")) if int(r["step"]) <= model_step]
     words = args.command.split()
     for key in ("data", "out"):  # show the paths of the command, not those of the machine it ran on
@@ -50,21 +54,30 @@ def main() -> None:
     with np.load(args.data) as z:
         meta = json.loads(str(z["meta"]))
     default = json.loads((Path(args.default) / "results.json").read_text())
-    paper = json.loads((Path(args.paper) / "results.json").read_text())
-    size = (Path("icrl_bench/models") / f"{args.name}.pt").stat().st_size / 1e6
+    paper = json.loads((Path(args.paper) / "results.json").read_text()) if args.paper else {"summary": {}}
     n_params = None
-    try:
-        from icrl_bench.training.agent import load_network
+    if folder.is_dir():
+        from safetensors.torch import load_file
 
-        n_params = sum(t.numel() for t in load_network(f"icrl_bench/models/{args.name}.pt").parameters())
-    except Exception:  # noqa: BLE001 - the card is still useful without it
-        pass
+        size = sum(f.stat().st_size for f in folder.iterdir()) / 1e6
+        n_params = sum(t.numel() for t in load_file(str(folder / "adapter_model.safetensors")).values())
+    else:
+        size = (Path("icrl_bench/models") / f"{args.name}.pt").stat().st_size / 1e6
+        try:
+            from icrl_bench.training.agent import load_network
+
+            n_params = sum(t.numel() for t in load_network(f"icrl_bench/models/{args.name}.pt").parameters())
+        except Exception:  # noqa: BLE001 - the card is still useful without it
+            pass
     out = [f"# {args.name}", "", args.summary, ""]
     out += ["## How it was made", "", "```bash", args.data_command, args.command,
-            f"icrl-bench train export --checkpoint {config['out']}/checkpoint.pt --out icrl_bench/models/{args.name}.pt",
+            f"icrl-bench train export --checkpoint {config['out']}/checkpoint.pt --out icrl_bench/models/{args.name}"
+            + ("" if folder.is_dir() else ".pt"),
             "```", ""]  # fmt: skip
-    out += [f"- Parameters: {n_params:,}" if n_params else "- Parameters: (not loaded)",
-            f"- File: {size:.1f} MB (weights in float32, config)",
+    kind = "trainable adapter parameters" if folder.is_dir() else "parameters"
+    what = "adapter folder: peft weights, q_head.json" if folder.is_dir() else "weights in float32, config"
+    out += [f"- {kind.capitalize()}: {n_params:,}" if n_params else "- Parameters: (not loaded)",
+            f"- File: {size:.1f} MB ({what})",
             f"- Updates: {model_step}; wall time {wall / 60:.1f} min "
             f"(torch threads: {config['threads'] or 'all'}; a 2-core CPU machine shared with another run)",
             f"- Data: {meta['config']['n_maps']} training maps of `{meta['config']['suite']}` "

@@ -21,3 +21,45 @@ def test_env_throughput_quick_run_prints_all_three_measurements():
     assert re.search(r"single env .* ratio +\d+\.\d+", lines[0])
     assert re.search(r"batched env .* ratio +\d+\.\d+", lines[1])
     assert re.search(r"map generator +[\d,]+ valid ID maps/s", lines[2])
+
+
+def test_llm_dqn_step_tiny_run_prints_the_three_ratios():
+    import os
+
+    import pytest
+
+    pytest.importorskip("peft")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "llm_dqn_step.py"), "--tiny"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ | {"OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for label in ("lean / naive update", "KV cache / re-encode", "batched / one at a time"):
+        assert re.search(rf"{re.escape(label)} +\d+\.\d+x +\(target >= [\d.]+x.*\) +(PASS|FAIL)", result.stdout), label
+    assert re.search(r"naive \(full-vocabulary logits\) +\d+\.\d+ +[\d,]+ +-?\d+\.\d", result.stdout)
+
+
+def test_llm_gpu_step_dry_run_takes_one_finite_update_on_the_cpu():
+    import os
+
+    import pytest
+
+    pytest.importorskip("peft")
+    result = subprocess.run(  # as a module from the repository root, as tests/test_llm.py's gpu test imports it
+        [sys.executable, "-m", "benchmarks.llm_gpu_step", "--dry-run"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=os.environ | {"OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "gradient checkpointing on" in result.stdout
+    assert re.search(r"one DQN update of 10 x 64 tokens: \d+\.\d+ s, [\d,]+ tokens/s, peak \d+\.\d+ GiB", result.stdout)
+    assert "finite: True" in result.stdout
+    assert re.search(r"\d+\.\d+ s per paper update, \d+\.\d+ h per epoch", result.stdout)

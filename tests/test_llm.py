@@ -8,16 +8,15 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+import tiny_llm
 import torch
 
-import tiny_llm
 from icrl_bench.envs.task import Transition as T
 from icrl_bench.training.config import LLMConfig, TrainConfig
-from icrl_bench.training.dqn import array_episodes, dataset_trials, dqn_loss, trial_array
+from icrl_bench.training.dqn import array_episodes, dqn_loss, trial_array
 from icrl_bench.training.text_model import TextQNetwork, text_batch
 
 peft = pytest.importorskip("peft")
@@ -153,8 +152,8 @@ def test_the_adapter_round_trips_through_save_pretrained(tmp_path):
 
 
 def test_an_action_word_of_several_tokens_is_a_clear_error():
-    from transformers import PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordLevel({"[UNK]": 0, "l": 1, "e": 2}, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
@@ -293,3 +292,25 @@ def test_an_8b_shaped_ia3_step_in_bf16_with_gradient_checkpointing():
 
     result = step.run(batch=2, tokens=1024, layers=2)
     assert result["loss_finite"] and result["peak_gib"] > 0
+
+
+def test_training_puts_the_network_in_train_mode_so_gradient_checkpointing_is_active(tiny_folder, data_file, tmp_path):
+    from icrl_bench.training import dqn
+
+    seen = {}
+    original = dqn.dqn_loss
+
+    def spy(learner, batch, cfg, reduce=dqn.SINGLE):
+        layer = learner.model.get_base_model().model.layers[0]
+        seen["train"], seen["checkpointing"] = layer.training, getattr(layer, "gradient_checkpointing", False)
+        return original(learner, batch, cfg, reduce)
+
+    cfg = TrainConfig(data=str(data_file), out=str(tmp_path / "r"), network="llm", steps=1, batch_size=2,
+                      max_positions=64, eval_every=0, llm=LLMConfig(model=str(tiny_folder), precision="fp32",
+                                                                    gradient_checkpointing=True))  # fmt: skip
+    dqn.dqn_loss = spy
+    try:
+        dqn.train(cfg)
+    finally:
+        dqn.dqn_loss = original
+    assert seen == {"train": True, "checkpointing": True}

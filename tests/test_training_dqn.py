@@ -10,7 +10,15 @@ import torch
 from icrl_bench.envs.task import Transition as T
 from icrl_bench.training.data import DataConfig, Dataset, generate
 from icrl_bench.training.dqn import (
-    TrainConfig, array_episodes, dataset_trials, distill_loss, dqn_loss, make_batch, paper_loss, play, train,
+    TrainConfig,
+    array_episodes,
+    dataset_trials,
+    distill_loss,
+    dqn_loss,
+    make_batch,
+    paper_loss,
+    play,
+    train,
     trial_array,
 )  # fmt: skip
 from icrl_bench.training.model import FIELDS, CompactLearner, CompactQNetwork, IncrementalBatch, ModelConfig

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from icrl_bench.envs.text import LLAMA3_SPECIAL_TOKENS, TEXT_FORMATS
 
+
 def _corpus() -> list[str]:
     from icrl_bench.envs import PAPER_STITCHING_TASK
 
@@ -19,14 +20,14 @@ def _corpus() -> list[str]:
 @functools.lru_cache(maxsize=1)
 def tokenizer():
     """A byte-level BPE trained on text of every format: action words with and without a space are one token."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", *LLAMA3_SPECIAL_TOKENS],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(_corpus(), trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>")
 

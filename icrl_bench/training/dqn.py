@@ -56,7 +56,7 @@ from icrl_bench.training.config import (  # noqa: F401 - re-exported
 )
 from icrl_bench.training.data import Dataset, DatasetError
 from icrl_bench.training.formats import CompactSequence, compact_sequence
-from icrl_bench.training.model import FIELDS, CompactLearner, CompactQNetwork
+from icrl_bench.training.model import FIELDS, CompactLearner
 
 # ---------------------------------------------------------------------------------------------- sequences
 
@@ -427,7 +427,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False) -> Pat
         s.load(ckpt, cfg)
     elif cfg.mode == "online":
         s.replay = list(data_trials[-cfg.replay_size :])  # seeded with classical histories, evicted first
-    (learner.net if cfg.network == "compact" else learner).to(device)
+    learner.net.to(device).train()  # train mode: dropout, and gradient checkpointing (transformers needs it)
     if cfg.network == "compact":
         learner.target.to(device)
     held_out = quick_eval_maps(cfg.suite, cfg.eval_trials) if cfg.eval_every > 0 else frozenset()

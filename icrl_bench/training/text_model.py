@@ -143,8 +143,11 @@ class TextQNetwork(nn.Module):
         self.model = model
         if self.pairs:
             self._use("online")
-        if config.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if config.gradient_checkpointing:  # active only in train mode (`train()` puts the network there)
+            if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x; the old name goes in v6
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self._pieces: dict[str, list[int]] = {}
         self.trained_positions = int(head.get("trained_tokens", 0))
         if "q_offset" in head:
@@ -226,8 +229,10 @@ class TextQNetwork(nn.Module):
 
     def q_values(self, batch: dict[str, torch.Tensor], target: bool = False) -> torch.Tensor:
         """Q ``[batch, slots, 4]`` at the slots of a `text_batch` (right-padded: padding is never attended)."""
-        if target:
+        was_training = self.model.training
+        if target:  # the target reads without dropout, as the compact target network (always in eval mode)
             self._use("target")
+            self.model.eval()
         try:
             with torch.no_grad() if target else contextlib.nullcontext():
                 out = self._hidden(batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
@@ -237,6 +242,7 @@ class TextQNetwork(nn.Module):
         finally:
             if target:
                 self._use("online")
+                self.model.train(was_training)
 
     row_width = 1
 
