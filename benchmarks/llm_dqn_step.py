@@ -160,7 +160,7 @@ def update_child(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from icrl_bench.training.config import TrainConfig
-    from icrl_bench.training.dqn import dqn_loss
+    from icrl_bench.training.dqn import update
 
     net = build(args, naive=args.child == "naive")
     net.train()
@@ -172,16 +172,11 @@ def update_child(args: argparse.Namespace) -> dict[str, Any]:
     params = net.trainable_parameters()
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    def update() -> float:
-        loss, _ = dqn_loss(net, batch, cfg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        net.update_target(cfg.polyak)
+    def one_update() -> float:
+        loss, _ = update(net, opt, batch, cfg)  # the trainer's own update
         if cuda:
             torch.cuda.synchronize()
-        return float(loss.detach())
+        return loss
 
     gc.collect()
     if cuda:
@@ -193,11 +188,11 @@ def update_child(args: argparse.Namespace) -> dict[str, Any]:
         base, how = _rss_now(), "peak RSS growth"
     else:  # the peak so far may lie above the resident set: growth past it only
         base, how = _peak_rss(), "ru_maxrss growth"
-    losses = [update()]  # warm-up (AdamW state, allocator); its peak counts too
+    losses = [one_update()]  # warm-up (AdamW state, allocator); its peak counts too
     seconds = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        losses.append(update())
+        losses.append(one_update())
         seconds.append(time.perf_counter() - start)
     peak = (torch.cuda.max_memory_allocated() if cuda else _peak_rss()) - base
     return {"seconds": sorted(seconds)[len(seconds) // 2], "tokens": int(batch["input_ids"].numel()),

@@ -131,7 +131,7 @@ def run(batch: int = 10, tokens: int = 4096, layers: int = 32, *, hidden: int = 
 
     from icrl_bench.envs.text import TEXT_FORMATS
     from icrl_bench.training.config import LLMConfig, TrainConfig
-    from icrl_bench.training.dqn import dqn_loss
+    from icrl_bench.training.dqn import update
     from icrl_bench.training.text_model import TextQNetwork
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -156,23 +156,18 @@ def run(batch: int = 10, tokens: int = 4096, layers: int = 32, *, hidden: int = 
         if cuda:
             torch.cuda.synchronize()
 
-    def update() -> float:
-        loss, _ = dqn_loss(net, data, cfg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        net.update_target(cfg.polyak)
-        return float(loss.detach())
+    def one_update() -> float:
+        loss, _ = update(net, opt, data, cfg)  # the trainer's own update
+        return loss
 
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    losses = [update()]  # warm-up: allocator, kernels, AdamW state
+    losses = [one_update()]  # warm-up: allocator, kernels, AdamW state
     sync()
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
-        losses.append(update())
+        losses.append(one_update())
         sync()
         seconds.append(time.perf_counter() - start)
     per_update = sorted(seconds)[len(seconds) // 2]

@@ -33,3 +33,13 @@ def chromium():
             pytest.fail("CI must install Debian's chromium (.ci/run does) for the browser tests")
         pytest.skip("chromium is not installed (apt-get install chromium)")
     return path
+
+
+@pytest.fixture(scope="session")
+def data_file(tmp_path_factory):
+    """A tiny learning-history dataset (8 training maps) for the trainers' tests."""
+    from icrl_bench.training.data import DataConfig, generate
+
+    path = tmp_path_factory.mktemp("data") / "train.npz"
+    generate(DataConfig(n_maps=8, episodes_per_map=12, seed=0, set_size=(4, 8))).save(path)
+    return path

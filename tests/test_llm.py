@@ -39,15 +39,6 @@ def network(fmt="plain", adapter="lora", seed=0, perturb=True, **kw):
 
 
 @pytest.fixture(scope="module")
-def data_file(tmp_path_factory):
-    from icrl_bench.training.data import DataConfig, generate
-
-    path = tmp_path_factory.mktemp("data") / "train.npz"
-    generate(DataConfig(n_maps=8, episodes_per_map=12, seed=0, set_size=(4, 8))).save(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory):
     return tiny_llm.saved(tmp_path_factory.mktemp("tiny-llama"))
 

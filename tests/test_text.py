@@ -1,6 +1,14 @@
 import pytest
 
-from icrl_bench.envs import PAPER_STITCHING_TASK, Transition, TEXT_FORMATS, format_llama3, format_plain, format_words, parse_action
+from icrl_bench.envs import (
+    PAPER_STITCHING_TASK,
+    TEXT_FORMATS,
+    Transition,
+    format_llama3,
+    format_plain,
+    format_words,
+    parse_action,
+)
 
 
 def paper_demos():

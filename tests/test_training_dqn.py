@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from icrl_bench.envs.task import Transition as T
-from icrl_bench.training.data import DataConfig, Dataset, generate
+from icrl_bench.training.data import Dataset
 from icrl_bench.training.dqn import (
     TrainConfig,
     array_episodes,
@@ -24,13 +24,6 @@ from icrl_bench.training.dqn import (
 from icrl_bench.training.model import FIELDS, CompactLearner, CompactQNetwork, IncrementalBatch, ModelConfig
 
 TINY = ModelConfig(n_obs=25, d_model=16, n_layers=1, n_heads=2, max_positions=512)
-
-
-@pytest.fixture(scope="module")
-def data_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "train.npz"
-    generate(DataConfig(n_maps=8, episodes_per_map=12, seed=0, set_size=(4, 8))).save(path)
-    return path
 
 
 @pytest.fixture(scope="module")

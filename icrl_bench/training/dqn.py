@@ -314,6 +314,24 @@ def play(net: Any, suite_name: str, trials: Sequence[int], episodes: int, epsilo
 # ---------------------------------------------------------------------------------------------- the loop
 
 
+def update(learner: Any, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor], cfg: TrainConfig,
+           reduce: Reduce = SINGLE) -> tuple[float, dict[str, float]]:  # fmt: skip
+    """One optimizer update of any network (the trainer's, and the benchmarks'): loss, backward, gradients summed
+    over processes, clipped, step, then the target's Polyak update. Returns the loss over all processes and stats."""
+    if cfg.objective == "dqn":
+        loss, stats = dqn_loss(learner, batch, cfg, reduce)
+    else:
+        loss, stats = distill_loss(learner, batch, reduce)
+    opt.zero_grad()
+    loss.backward()
+    reduce.grads(learner.trainable_parameters())
+    torch.nn.utils.clip_grad_norm_(learner.trainable_parameters(), cfg.grad_clip)
+    opt.step()
+    if cfg.objective == "dqn":
+        learner.update_target(cfg.polyak)  # after every optimizer step (0.01 was worse)
+    return float(reduce.sum(loss.detach())), stats
+
+
 def build_learner(cfg: TrainConfig) -> Any:
     """The network a run trains: a `CompactLearner` (``network="compact"``) or a `TextQNetwork` (``"llm"``)."""
     if cfg.network == "llm":
@@ -457,20 +475,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False) -> Pat
                 s.replay = (s.replay + played)[-cfg.replay_size :]
             ids = _sample(s, cfg, data_trials)[rank :: reduce.world]  # this process's shard of the global batch
             batch = {k: v.to(device) for k, v in learner.batch(ids, cfg.max_positions).items()}
-            if cfg.objective == "dqn":
-                loss, stats = dqn_loss(learner, batch, cfg, reduce)
-            else:
-                loss, stats = distill_loss(learner, batch, reduce)
-            s.opt.zero_grad()
-            loss.backward()
-            reduce.grads(learner.trainable_parameters())
-            torch.nn.utils.clip_grad_norm_(learner.trainable_parameters(), cfg.grad_clip)
-            s.opt.step()
+            total, stats = update(learner, s.opt, batch, cfg, reduce)
             s.sched.step()
-            if cfg.objective == "dqn":
-                learner.update_target(cfg.polyak)  # after every optimizer step (0.01 was worse)
             s.step += 1
-            total = float(reduce.sum(loss.detach()))
             evaluated = cfg.eval_every > 0 and (s.step % cfg.eval_every == 0 or s.step == cfg.steps)
             if main and (s.step % cfg.log_every == 0 or s.step == cfg.steps or evaluated):
                 row: list[Any] = [s.step, round(total, 6), round(stats["q_mean"], 5), round(stats["target_mean"], 5),

@@ -1,4 +1,6 @@
-import json, sys
+import json
+import sys
+
 for line in sys.stdin:
     if json.loads(line)["type"] == "act":
         print(json.dumps({"action": 1}), flush=True)

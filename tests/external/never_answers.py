@@ -1,3 +1,4 @@
 import sys
+
 for line in sys.stdin:
     pass  # reads everything, answers nothing
