@@ -47,3 +47,21 @@ def test_the_main_command_needs_no_torch():
         run = subprocess.run([sys.executable, "-c", code, tmp + "/r"], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "pip install -e '.[llm]'" in run.stderr
+
+
+def test_every_option_of_every_command_has_a_help_line():
+    import argparse
+
+    from icrl_bench.cli import build_parser
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, path + [name])
+            elif action.dest != "help":
+                yield " ".join(path), action
+
+    options = list(walk(build_parser(), ["icrl-bench"]))
+    assert len([1 for path, _ in options if path == "icrl-bench train llm"]) > 40
+    assert [(path, a.option_strings or a.dest) for path, a in options if not a.help] == []
