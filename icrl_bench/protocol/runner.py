@@ -280,11 +280,14 @@ def run_trials(
     seed: int = 0,
     options: ProtocolOptions | None = None,
     privileged: bool | None = None,
+    stop: Callable[[int], bool] | None = None,
 ) -> Iterator[TrialRecord]:
     """Play `agent` on the given trial indices of `suite`; yields each trial's record as it finishes.
 
     `privileged`: whether the agent may be shown the task through `reveal` (default: its own ``privileged``
     attribute). `evaluate` passes what the agent's specification declares, so that it is recorded in results.
+    `stop` (training rollouts only; evaluations never pass it): called with a trial's position in its batch
+    after each of its steps; True ends the trial there, and its record holds the episodes it completed.
     """
     options = options or ProtocolOptions()
     batched = agent if is_batched(agent) else SingleAsBatched(agent)
@@ -296,7 +299,7 @@ def run_trials(
     with _signal_handlers(options.step_timeout is not None) as alarms:
         call = _Caller(options.step_timeout, alarms)
         for i in range(0, len(trials), size):
-            yield from _run_batch(batched, suite, list(trials[i : i + size]), seed, call, forced, options, reveal)
+            yield from _run_batch(batched, suite, list(trials[i : i + size]), seed, call, forced, options, reveal, stop)
 
 
 def _run_batch(
@@ -308,6 +311,7 @@ def _run_batch(
     forced: tuple[float, ...] | None,
     options: ProtocolOptions,
     privileged: bool,
+    stop: Callable[[int], bool] | None = None,
 ) -> Iterator[TrialRecord]:
     clock = time.perf_counter()
     states = [_Trial(suite, k, seed) for k in trials]
@@ -353,15 +357,16 @@ def _run_batch(
         finished = []
         for j, t in zip(active, transitions):
             s = states[j]
-            if not (t.terminated or t.truncated):
-                still.append(j)
-                continue
-            previous_task = s.task
-            if s.end_episode(t.reward > 0, t.truncated and not t.terminated):
-                still.append(j)
+            if t.terminated or t.truncated:
+                previous_task = s.task
+                if not s.end_episode(t.reward > 0, t.truncated and not t.terminated):
+                    finished.append(s)
+                    continue
                 if privileged and s.task is not previous_task:
                     call(lambda: f"{s.where()}, reveal", agent.reveal, s.task, j)
-            else:
+            if stop is not None and stop(j):
                 finished.append(s)
+                continue
+            still.append(j)
         yield from (s.record() for s in finished)
         active = tuple(still)

@@ -25,7 +25,9 @@ training-distribution trials (another seed range) and the CSV log gets their mea
 success of the first episode and of the last ten; the network with the best such AUC so far is kept in
 ``best.pt`` (model selection on training maps, never on the evaluation suites).
 
-One readable loop: sample sequences, loss at the decision points, step, average, roll out, log, checkpoint.
+One readable loop for every network: sample sequences, loss at the decision points, step, average, roll out,
+log, checkpoint. Rollouts and quick evaluations are played by the protocol's runner (`run_trials`), like any
+evaluation; the network is any object with the small interface of `CompactLearner` (`TextQNetwork` is the other).
 ``train(TrainConfig(...), resume=True)`` continues from the last checkpoint exactly (replay included).
 """
 
@@ -245,70 +247,72 @@ def quick_eval_maps(suite_name: str, count: int) -> frozenset[str]:
     return frozenset(t.map_id for k in trials for t in suite.trial_tasks(k))
 
 
+class _Shadowed:
+    """A batched agent whose trials a teacher per trial shadows: the teacher's action in every observation the
+    agent acts in becomes that step's label (DAgger), while the agent's own action is played."""
+
+    def __init__(self, agent: Any, teacher: str) -> None:
+        from icrl_bench.baselines import BUILTIN_AGENTS
+
+        self.agent, self.make = agent, BUILTIN_AGENTS[teacher]
+
+    def begin_trials(self, infos: Sequence[Any]) -> None:
+        self.teachers = [self.make() for _ in infos]
+        for t, info in zip(self.teachers, infos):
+            t.begin_trial(info)
+        self.labels: list[list[int]] = [[] for _ in infos]
+        self.agent.begin_trials(infos)
+
+    def act_batch(self, obs: Sequence[int], trials: Sequence[int]) -> list[int]:
+        for o, j in zip(obs, trials):
+            self.labels[j].append(int(self.teachers[j].act(o)))
+        return self.agent.act_batch(obs, trials)
+
+    def observe_batch(self, transitions: Sequence[Transition], trials: Sequence[int], demonstration: bool = False) -> None:
+        self.agent.observe_batch(transitions, trials, demonstration)
+        for t, j in zip(transitions, trials):
+            self.teachers[j].observe(t)
+
+
 def play(net: Any, suite_name: str, trials: Sequence[int], episodes: int, epsilon: Any = 0.0,
          seed: int = 0, max_positions: int | None = None, teacher: str = "") -> tuple[np.ndarray, list[np.ndarray]]:  # fmt: skip
     """The network plays training-suite trials side by side: (success [trials, episodes], each trial's array).
 
-    Each trial is played as the protocol would (same seeds, step limits and resets; `DQNAgent` decides for all
-    trials in one forward pass per step). With `max_positions`, a trial stops once its context fills that many
-    positions, or tokens for a text network (training only reads that prefix); its unplayed episodes count as failures. With a `teacher`
-    (a built-in agent name), a copy of it shadows each trial: it sees the same transitions and its action in
-    every observation becomes that step's label (DAgger: the labels are on the network's own states).
+    The trials are played by the protocol's runner (`run_trials`: same seeds, step limits and resets; `DQNAgent`
+    decides for all trials in one forward pass per step). With `max_positions`, a trial stops once its context
+    fills that many positions, or tokens for a text network (training only reads that prefix); its unplayed
+    episodes count as failures. With a `teacher` (a built-in agent name), a copy of it shadows each trial: it
+    sees the same transitions and its action in every observation becomes that step's label (DAgger: the labels
+    are on the network's own states).
     """
-    from icrl_bench.envs.frozen_lake import ICRLFrozenLakeEnv
-    from icrl_bench.protocol.agent import TrialInfo
+    import dataclasses
+
+    from icrl_bench.protocol.runner import ProtocolOptions, run_trials
     from icrl_bench.protocol.suites import training_suite
     from icrl_bench.training.agent import DQNAgent
 
-    suite = training_suite(suite_name)
+    suite = dataclasses.replace(training_suite(suite_name), n_episodes=episodes, n_trials=0)
     agent = DQNAgent(net=net, epsilon=epsilon, record=True)
-    envs, obs, infos, teachers = [], [], [], []
-    labels: list[list[int]] = [[] for _ in trials]
-    for k in trials:
-        env_seed, agent_seed = suite.trial_seeds(seed, k)
-        env = ICRLFrozenLakeEnv(**suite.env_kwargs)
-        task = suite.trial_tasks(k)[0]
-        obs.append(env.reset(seed=env_seed, options={"task": task})[0])
-        envs.append(env)
-        infos.append(TrialInfo(4, int(env.observation_space.n), episodes, task.max_steps, agent_seed))
+    player = _Shadowed(agent, teacher) if teacher else agent
+
+    def full(j: int) -> bool:  # the trial's context has reached what training reads
+        if max_positions is None or agent.context_length(j) < max_positions:
+            return False
+        agent.finish(j)
+        return True
+
     success = np.zeros((len(trials), episodes))
+    position = {k: j for j, k in enumerate(trials)}
     was_training = net.training
     net.eval()
-    if teacher:
-        from icrl_bench.baselines import BUILTIN_AGENTS
-
-        teachers = [BUILTIN_AGENTS[teacher]() for _ in trials]
-        for t, info in zip(teachers, infos):
-            t.begin_trial(info)
     try:
-        agent.begin_trials(infos)
-        active = list(range(len(trials)))
-        while active:
-            for j in active if teachers else ():
-                labels[j].append(int(teachers[j].act(obs[j])))
-            actions = agent.act_batch([obs[j] for j in active], active)
-            transitions, still = [], []
-            for j, a in zip(active, actions):
-                nxt, r, term, trunc, _ = envs[j].step(a)
-                transitions.append(Transition(obs[j], a, r, nxt, term, trunc))
-                obs[j] = nxt
-            agent.observe_batch(transitions, active)
-            for j, t in zip(active, transitions) if teachers else ():
-                teachers[j].observe(t)
-            for j, t in zip(active, transitions):
-                if t.terminated or t.truncated:
-                    success[j, agent.played[j] - 1] = t.reward > 0
-                    if agent.played[j] == episodes:
-                        continue
-                    obs[j] = envs[j].reset()[0]
-                if max_positions is not None and agent.context_length(j) >= max_positions:
-                    agent.finish(j)
-                    continue
-                still.append(j)
-            active = still
+        options = ProtocolOptions(batch_size=max(len(trials), 1), step_timeout=None)
+        for record in run_trials(player, suite, list(trials), seed, options, privileged=False, stop=full):
+            success[position[record.trial], : len(record.episodes)] = [e.success for e in record.episodes]
     finally:
         net.train(was_training)
-    return success, [trial_array(t, labels[j] if teachers else None) for j, t in enumerate(agent.trajectories)]
+    labels = player.labels if teacher else [None] * len(trials)
+    return success, [trial_array(t, labels[j]) for j, t in enumerate(agent.trajectories)]
 
 
 # ---------------------------------------------------------------------------------------------- the loop
