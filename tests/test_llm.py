@@ -305,3 +305,20 @@ def test_training_puts_the_network_in_train_mode_so_gradient_checkpointing_is_ac
     finally:
         dqn.dqn_loss = original
     assert seen == {"train": True, "checkpointing": True}
+
+
+def test_the_paper_preset_is_the_papers_configuration_and_options_given_win(monkeypatch):
+    from icrl_bench import cli
+    from icrl_bench.training import dqn
+
+    seen = []
+    monkeypatch.setattr(dqn, "train", lambda cfg, resume=False, progress=True: seen.append(cfg) or Path("x/c.pt"))
+    assert cli.main(["train", "llm", "--preset", "paper", "--data", "d.npz", "--quiet"]) == 0
+    assert cli.main(["train", "llm", "--preset", "paper", "--data", "d.npz", "--lr", "0.001", "--quiet"]) == 0
+    paper, changed = seen
+    assert paper.network == "llm" and paper.llm.model == "meta-llama/Llama-3.1-8B-Instruct"
+    assert (paper.llm.adapter, paper.llm.text_format, paper.llm.precision) == ("ia3", "llama3", "bf16")
+    assert paper.llm.gradient_checkpointing and paper.loss == "paper" and paper.mode == "offline"
+    assert (paper.lr, paper.warmup, paper.weight_decay, paper.batch_size, paper.max_positions) == (1e-2, 10, 0.01, 10, 4096)
+    assert (paper.polyak, paper.gamma, paper.reward_scale) == (0.1, 0.9, 30.0)
+    assert changed.lr == 1e-3 and changed.llm.adapter == "ia3"

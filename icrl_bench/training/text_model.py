@@ -218,10 +218,14 @@ class TextQNetwork(nn.Module):
             online.requires_grad_(True)
             target.requires_grad_(False)
 
+    @property
+    def decoder(self) -> Any:
+        """The LM's decoder (final norm included, no LM head), adapters injected."""
+        return self.model.get_base_model().base_model if hasattr(self.model, "get_base_model") else self.model.base_model
+
     def _hidden(self, input_ids: torch.Tensor, **kwargs: Any) -> Any:
-        decoder = self.model.get_base_model().base_model if hasattr(self.model, "get_base_model") else self.model.base_model
         with self._autocast():
-            return decoder(input_ids=input_ids, **kwargs)
+            return self.decoder(input_ids=input_ids, **kwargs)
 
     def _head(self, hidden: torch.Tensor) -> torch.Tensor:
         rows = self.head_rows.to(hidden.dtype)
@@ -256,8 +260,7 @@ class TextQNetwork(nn.Module):
         """Newer transformers call the argument `cache`, older ones `past_key_values`."""
         import inspect
 
-        decoder = self.model.get_base_model().base_model if hasattr(self.model, "get_base_model") else self.model.base_model
-        return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+        return "cache" if "cache" in inspect.signature(self.decoder.forward).parameters else "past_key_values"
 
     position_limit = None  # rotary models only see relative positions: a trimmed cache stays exact
 
