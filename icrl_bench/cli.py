@@ -423,7 +423,8 @@ def cmd_train_export(args: argparse.Namespace) -> int:
     except (OSError, KeyError, RuntimeError) as e:
         print(f"error: cannot export {args.checkpoint}: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    size = sum(f.stat().st_size for f in path.iterdir()) if path.is_dir() else path.stat().st_size
+    print(f"wrote {path} ({size / 1e6:.1f} MB)")
     return 0
 
 
