@@ -146,3 +146,32 @@ def test_verify_of_a_malformed_submission_is_a_clear_error(tmp_path):
                               "--key-file", "-"], input=pem, capture_output=True, text=True, timeout=120)  # fmt: skip
         assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
         assert "names no agent to re-run: give --agent or --agent-cmd" in run.stderr, run.stderr
+
+
+def test_workers_end_when_the_evaluating_process_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("from icrl_bench.protocol.workers import _die_with_parent; import time\n"
+            "_die_with_parent(); print('ready', flush=True); time.sleep(60)")  # fmt: skip
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {code!r}], stdout=sys.stdout)\n"
+        "print(child.pid, flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    child = int(parent.stdout.readline())
+    assert parent.stdout.readline().strip() == "ready"
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    for _ in range(100):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        if open(f"/proc/{child}/stat").read().split()[2] == "Z":
+            return  # ended; a zombie until its new parent reaps it
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the worker outlived its killed parent")

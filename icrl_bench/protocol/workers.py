@@ -17,6 +17,7 @@ import math
 import multiprocessing
 import multiprocessing.connection
 import os
+import sys
 import pickle
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -86,12 +87,30 @@ def _portable(e: BaseException) -> BaseException:
         return RuntimeError(f"{type(e).__name__}: {e}")
 
 
+def _die_with_parent() -> None:
+    """A worker ends when the parent process dies, however it dies (Linux; daemon processes are only ended by
+    the parent's orderly exit, so a killed `evaluate` used to leave its workers playing on)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request
+        os._exit(1)
+
+
 def _worker(index: int, recipe: Any, jobs: Any, events: Any, seed: int, options: ProtocolOptions, parts: str,
             suite_of: Callable[[str], Suite], threads: str, token: str) -> None:  # fmt: skip
     """A worker process: build the agent once, play chunks from `jobs` until None, report on its `events` pipe
     (synchronous sends: what was reported before the process died has reached the parent)."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # split the cores among the workers (torch's pool)
         os.environ.setdefault(var, threads)
+    _die_with_parent()
     agent = None
     try:
         agent = recipe.build()
