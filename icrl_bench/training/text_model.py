@@ -384,13 +384,15 @@ def text_batch(net: TextQNetwork, trials: Sequence[np.ndarray], max_tokens: int)
 
 
 def llm_agent(model: str = "smollm2-135m", adapter: str = "none", gguf_file: str = "", text_format: str = "auto",
-              precision: str = "bf16-autocast", window: int | None = None, threads: int = 0) -> Any:  # fmt: skip
+              precision: str = "bf16", window: int | None = None, threads: int = 0) -> Any:  # fmt: skip
     """A causal LM playing the protocol greedily through `DQNAgent` (batched, KV cache across steps and episodes).
 
     ``adapter``: a folder written by `icrl-bench train llm` / ``train export`` (its ``q_head.json`` names the
     format and offset), or ``none``: the *prompted* baseline, the pretrained model alone reading the trial in
     the format and choosing the action word with the highest logit (no training). ``window``: context in
     tokens (default: twice the trained length, at least 2,048). The model runs on the GPU when there is one.
+    ``precision``: bf16 weights by default (on this CPU 1.4x the decisions/s of bf16 autocast, which training
+    uses; `benchmarks/llm_dqn_step.py`), or bf16-autocast / fp32.
     """
     from icrl_bench.training.agent import DQNAgent
 
