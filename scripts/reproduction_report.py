@@ -581,20 +581,24 @@ def build_report(results_dir: Path, board: Path | None, command: str) -> str:
     per_agent = {model: combine([quality_outcome(runs, prefix, p) for p in PROTOCOLS])
                  for model, prefix in QUALITY_FAMILIES}  # fmt: skip
     summarise(3, "quality", per_agent)
+    def suite_rows(suite: str, width: int, cells: Any) -> list[list[str]]:
+        """One row per agent and protocol on `suite`: "not run" where missing, else `cells(run, metrics)`."""
+        rows = []
+        for key, _, _ in AGENTS:
+            for protocol in PROTOCOLS:
+                run = runs[(key, protocol)]
+                if run is None or not run.has(suite):
+                    rows.append(_missing_row(key, protocol, width))
+                else:
+                    m = run.summary[suite]
+                    rows.append([key, protocol, f"#{run.index}", str(m["trials"]), *cells(run, m)])
+        return rows
+
     # 4. stitching
     suite = "stitching-paper"
     claim_header(4, suite)
     lines += [f"**Ours** (suite `{suite}`: {get_suite(suite).description}; greedy under both protocols):", ""]
-    rows = []
-    for key, _, _ in AGENTS:
-        for protocol in PROTOCOLS:
-            run = runs[(key, protocol)]
-            if run is None or not run.has(suite):
-                rows.append(_missing_row(key, protocol, 7))
-                continue
-            m = run.summary[suite]
-            rows.append([key, protocol, f"#{run.index}", str(m["trials"]), ci(m["first"]), ci(m["auc"]),
-                         f"{m['never_solved']:.3f}"])
+    rows = suite_rows(suite, 7, lambda run, m: [ci(m["first"]), ci(m["auc"]), f"{m['never_solved']:.3f}"])
     lines += _table(["agent", "protocol", "#", "trials", "episode 1", "AUC", "never solved"], rows)
     per_agent = {key: combine([stitches(runs[(key, p)], runs[("random", p)], suite, p) for p in PROTOCOLS])
                  for key, _, _ in AGENTS if key != "random"}  # fmt: skip
@@ -606,17 +610,9 @@ def build_report(results_dir: Path, board: Path | None, command: str) -> str:
     window = next((r.results["metrics"].get("pre_change_window") for r in order), None) or PRE_CHANGE_WINDOW
     before = f"ep. {ns.change_after - window + 1}-{ns.change_after}"
     lines += [f"**Ours** (suite `{suite}`: {ns.description}; the paper schedule restarts after the change):", ""]
-    rows = []
-    for key, _, _ in AGENTS:
-        for protocol in PROTOCOLS:
-            run = runs[(key, protocol)]
-            if run is None or not run.has(suite):
-                rows.append(_missing_row(key, protocol, 9))
-                continue
-            m = run.summary[suite]
-            rec = "never" if m["recovery_episodes"] is None else str(m["recovery_episodes"])
-            rows.append([key, protocol, f"#{run.index}", str(m["trials"]), ci(run.pre_change(suite)),
-                         f"{m['post_change']:.3f}", ci(m["drop"]), rec, ci(m["last10"])])
+    rows = suite_rows(suite, 9, lambda run, m: [
+        ci(run.pre_change(suite)), f"{m['post_change']:.3f}", ci(m["drop"]),
+        "never" if m["recovery_episodes"] is None else str(m["recovery_episodes"]), ci(m["last10"])])  # fmt: skip
     lines += _table(["agent", "protocol", "#", "trials", f"before the change ({before})",
                      f"episode {ns.change_after + 1}", "drop", "episodes to recover", "last 10"], rows)
     lines += ["", ("Episodes to recover: after the change, until the success curve is back to the metrics' recovery "

@@ -410,8 +410,6 @@ def quick_eval(net: Any, cfg: TrainConfig) -> np.ndarray:
 
 def _parallel() -> tuple[Reduce, int, Any]:
     """(reduce, rank, device) of this process: several under `accelerate launch` (gloo on CPU, nccl on GPUs)."""
-    import os
-
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         from accelerate import Accelerator  # sets up the process group from the launcher's environment
 

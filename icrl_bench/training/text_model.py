@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import inspect
 import json
 import os
 from pathlib import Path
@@ -105,10 +106,9 @@ class TextQNetwork(nn.Module):
             head = read_q_head(adapter)
             config = LLMConfig(**(config.__dict__ | {"text_format": head["format"]}))
         self.config = config
-        self.gpu_bf16 = config.precision == "bf16"
         if model is None:
             model, tokenizer = load_causal_lm(config.model, config.gguf_file,
-                                              torch.bfloat16 if self.gpu_bf16 else torch.float32)  # fmt: skip
+                                              torch.bfloat16 if config.precision == "bf16" else torch.float32)  # fmt: skip
         self.tokenizer = tokenizer
         self.format = choose_format(config.text_format, tokenizer)
         self.action_ids = action_token_ids(self.format, tokenizer)
@@ -118,7 +118,6 @@ class TextQNetwork(nn.Module):
         self.register_buffer("head_rows", rows, persistent=False)  # [4, hidden]: the only LM-head rows used
         self.register_buffer("head_bias", bias[self.action_ids].detach().clone() if bias is not None else
                              torch.zeros(4, dtype=rows.dtype), persistent=False)  # fmt: skip
-        self.trains = adapter is None
         self.pairs: list[tuple[nn.Parameter, nn.Parameter]] = []
         if adapter is None:
             import peft
@@ -157,7 +156,9 @@ class TextQNetwork(nn.Module):
         else:
             offset = float(config.q_offset)
         self.q_offset = offset
-        self.base_name = config.model
+        # Newer transformers call the cache argument `cache`, older ones `past_key_values` (asked once, not per step).
+        arguments = inspect.signature(self.decoder.forward).parameters
+        self._cache_argument = "cache" if "cache" in arguments else "past_key_values"
 
     # -------------------------------------------------------------------------------- text
 
@@ -168,37 +169,35 @@ class TextQNetwork(nn.Module):
             ids = self._pieces[piece] = self.tokenizer.encode(piece, add_special_tokens=False)
         return ids
 
-    def context_rows(self, pending: Sequence[Transition], first_obs: int | None, next_obs: int | None,
-                     episode: int) -> tuple[list[tuple[int]], int]:  # fmt: skip
-        """The tokens (as 1-tuples) that continue a trial by `pending` transitions, ending at the next slot.
-
-        `first_obs`: the trial starts here (its first prefix first). `next_obs`: the observation of the decision
-        after the last transition when that one ended an episode (the next episode's prefix follows it).
-        """
-        ids: list[int] = []
-        if first_obs is not None:
-            ids += self.tokens(self.format.start(int(first_obs)))
-        for k, t in enumerate(pending):
-            ids.append(self.action_ids[t.action])
-            ids += self.tokens(self.format.after(t))
-            if t.terminated or t.truncated:
-                episode += 1
-                following = pending[k + 1].obs if k + 1 < len(pending) else next_obs
-                if following is not None:
-                    ids += self.tokens(self.format.start(int(following)))
-        return [(i,) for i in ids], episode
-
-    def encode(self, transitions: Sequence[Transition]) -> tuple[list[int], list[int]]:
-        """(token ids, slots) of a trial's transitions: ``len(transitions) + 1`` slots (see the module docstring)."""
-        ids = self.tokens(self.format.start(transitions[0].obs))[:]
-        slots = [len(ids) - 1]
+    def _walk(self, transitions: Sequence[Transition], first_obs: int | None,
+              next_obs: int | None) -> tuple[list[int], list[int], int]:  # fmt: skip
+        """Token ids that continue a trial by `transitions` (after the first prefix, with `first_obs`), the slot
+        after each transition, and how many episodes they end. `next_obs`: the observation of the decision after
+        the last transition when that one ended an episode (the next episode's prefix follows it)."""
+        ids = list(self.tokens(self.format.start(int(first_obs)))) if first_obs is not None else []
+        slots, ended = [], 0
         for k, t in enumerate(transitions):
             ids.append(self.action_ids[t.action])
             ids += self.tokens(self.format.after(t))
-            if (t.terminated or t.truncated) and k + 1 < len(transitions):
-                ids += self.tokens(self.format.start(transitions[k + 1].obs))
+            if t.terminated or t.truncated:
+                ended += 1
+                following = transitions[k + 1].obs if k + 1 < len(transitions) else next_obs
+                if following is not None:
+                    ids += self.tokens(self.format.start(int(following)))
             slots.append(len(ids) - 1)
-        return ids, slots
+        return ids, slots, ended
+
+    def context_rows(self, pending: Sequence[Transition], first_obs: int | None, next_obs: int | None,
+                     episode: int) -> tuple[list[tuple[int]], int]:  # fmt: skip
+        """The tokens (as 1-tuples) that continue a trial by `pending` transitions, ending at the next slot, and
+        the episode index after them (`_walk`)."""
+        ids, _, ended = self._walk(pending, first_obs, next_obs)
+        return [(i,) for i in ids], episode + ended
+
+    def encode(self, transitions: Sequence[Transition]) -> tuple[list[int], list[int]]:
+        """(token ids, slots) of a trial's transitions: ``len(transitions) + 1`` slots (see the module docstring)."""
+        ids, slots, _ = self._walk(transitions, transitions[0].obs, None)
+        return ids, [len(self.tokens(self.format.start(transitions[0].obs))) - 1, *slots]
 
     # -------------------------------------------------------------------------------- Q-values
 
@@ -253,14 +252,8 @@ class TextQNetwork(nn.Module):
     def incremental_q(self, data: torch.Tensor, mask: torch.Tensor, cache: Any, positions: torch.Tensor) -> torch.Tensor:
         """Q ``[batch, width, 4]`` of newly fed tokens ``data[..., 0]`` (the cache holds the earlier ones)."""
         out = self._hidden(data[..., 0], attention_mask=mask, position_ids=positions, use_cache=True,
-                           **{self._cache_argument(): cache})  # fmt: skip
+                           **{self._cache_argument: cache})  # fmt: skip
         return self._head(out.last_hidden_state)
-
-    def _cache_argument(self) -> str:
-        """Newer transformers call the argument `cache`, older ones `past_key_values`."""
-        import inspect
-
-        return "cache" if "cache" in inspect.signature(self.decoder.forward).parameters else "past_key_values"
 
     position_limit = None  # rotary models only see relative positions: a trimmed cache stays exact
 
@@ -325,7 +318,7 @@ class TextQNetwork(nn.Module):
                 if f.is_file():
                     shutil.move(str(f), folder / f.name)
         head = {"format": self.format.name, "action_words": list(self.format.action_words),
-                "action_token_ids": self.action_ids, "q_offset": self.q_offset, "base_model": self.base_name,
+                "action_token_ids": self.action_ids, "q_offset": self.q_offset, "base_model": self.config.model,
                 "gguf_file": self.config.gguf_file, "adapter": self.config.adapter,
                 "trained_tokens": trained_tokens} | (extra or {})  # fmt: skip
         (folder / Q_HEAD_FILE).write_text(json.dumps(head, indent=1) + "\n")
