@@ -14,11 +14,12 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoModel, DynamicCache
+from transformers import AutoModel
 
 from icrl_bench.envs.task import Transition
 from icrl_bench.training.config import ModelConfig
 from icrl_bench.training.formats import FIELD_ORDER, NO_ACTION, NO_REWARD, position_rows
+from icrl_bench.training.kv import new_cache
 
 FIELDS = FIELD_ORDER
 
@@ -140,7 +141,7 @@ class IncrementalBatch:
     def __init__(self, net: Any, batch: int, window: int | None = None) -> None:
         self.net = net
         self.window = window
-        self.cache = DynamicCache()
+        self.cache = new_cache()  # grows in place: a step copies only its new tokens (training/kv.py)
         self.mask = torch.zeros(batch, 0, dtype=torch.long)
         self.length = torch.zeros(batch, dtype=torch.long)  # real positions of each sequence
         self.last_q = torch.zeros(batch, 4)

@@ -37,6 +37,7 @@ from torch import nn
 from icrl_bench.envs.task import Transition
 from icrl_bench.envs.text import LLAMA3_SPECIAL_TOKENS, TEXT_FORMATS, TextFormat
 from icrl_bench.training.config import SHORT_MODELS, LLMConfig
+from icrl_bench.training.kv import use_grouped_attention
 
 Q_HEAD_FILE = "q_head.json"
 
@@ -110,6 +111,7 @@ class TextQNetwork(nn.Module):
             model, tokenizer = load_causal_lm(config.model, config.gguf_file,
                                               torch.bfloat16 if config.precision == "bf16" else torch.float32)  # fmt: skip
         self.tokenizer = tokenizer
+        use_grouped_attention(model)  # shared key/value heads read once, not copied per step (training/kv.py)
         self.format = choose_format(config.text_format, tokenizer)
         self.action_ids = action_token_ids(self.format, tokenizer)
         model.requires_grad_(False)
