@@ -64,3 +64,25 @@ def test_llm_gpu_step_dry_run_takes_one_finite_update_on_the_cpu():
     assert re.search(r"one DQN update of 10 x 64 tokens: \d+\.\d+ s, [\d,]+ tokens/s, peak \d+\.\d+ GiB", result.stdout)
     assert "finite: True" in result.stdout
     assert re.search(r"\d+\.\d+ s per paper update, \d+\.\d+ h per epoch", result.stdout)
+
+
+def test_llm_long_context_tiny_run_compares_the_two_caches_and_finds_the_same_q():
+    import os
+
+    import pytest
+
+    pytest.importorskip("peft")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "llm_long_context.py"), "--tiny", "--trials", "3", "--context",
+         "300", "--steps", "2"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ | {"OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for label in ("default (DynamicCache + sdpa)", "ours (GrowingLayer + grouped)"):
+        assert re.search(rf"{re.escape(label)} +\d+\.\d+ ms/step +\d+\.\d+ decisions/s", result.stdout), label
+    gap = re.search(r"ratio \d+\.\d+x \(largest Q difference ([^)]+)\)", result.stdout)
+    assert gap and float(gap.group(1)) < 1e-4

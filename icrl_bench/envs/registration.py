@@ -46,8 +46,14 @@ def source_kwargs(env_id: str) -> dict[str, Any]:
     return {k: v for k, v in ENV_SPECS[env_id][0].items() if k not in SCHEDULE_KWARGS}
 
 
+TRIAL_ID = "ICRLFrozenLakeTrial-v0"  # a whole trial as one episode, over any id above (`base=`): envs/trial.py
+
+
 def register_envs() -> None:
-    """Register every id of `ENV_SPECS` with Gymnasium (idempotent)."""
+    """Register every id of `ENV_SPECS`, and `TRIAL_ID`, with Gymnasium (idempotent)."""
+    if TRIAL_ID not in gym.registry:
+        gym.register(id=TRIAL_ID, entry_point="icrl_bench.envs.trial:make_trial_env",
+                     vector_entry_point="icrl_bench.envs.trial:make_trial_vector_env", max_episode_steps=None)  # fmt: skip
     for env_id, (kwargs, _) in ENV_SPECS.items():
         if env_id in gym.registry:
             continue
