@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -62,3 +64,24 @@ def test_cli_generates_a_dataset(tmp_path):
     assert main(["data", "generate", "--out", str(out), "--n-maps", "6", "--episodes", "8", "--learner", "mixed"]) == 0
     data = Dataset.load(out)
     assert len(data.maps) == 6 and data.meta["config"]["learner"] == "mixed"
+
+
+def test_data_is_played_by_the_protocols_runner_and_follows_a_suites_mid_trial_change():
+    from icrl_bench.baselines import ExplorerAgent
+    from icrl_bench.protocol import run_trials
+    from icrl_bench.protocol.suites import training_suite
+
+    data = generate(DataConfig(n_maps=3, episodes_per_map=40, seed=2, layout="learning", learner="explorer",
+                               suite="nonstationary"))  # fmt: skip
+    suite = training_suite("nonstationary", 6)
+    assert suite.change_after is not None and suite.change_after < 40
+    assert len(data.maps) == 2 * 3  # each trial's map before and after the change
+    for m, sequence in enumerate(data.sequences):
+        before, after = 2 * m, 2 * m + 1
+        assert data.episode_map[sequence].tolist() == [before] * suite.change_after + [after] * (40 - suite.change_after)
+    # The same learner through run_trials itself gives the same episodes (one loop, not two held equal).
+    (record,) = run_trials(ExplorerAgent(), dataclasses.replace(suite, n_episodes=40), [0], seed=2)
+    first = [data.episode(e) for e in data.sequences[0]]
+    assert [len(ep) for ep in first] == [e.steps for e in record.episodes]
+    assert [float(ep[-1].reward) for ep in first] == [float(e.success) for e in record.episodes]
+    assert data.maps[0].task_id == record.task_ids[0] and data.maps[1].task_id == record.task_ids[1]

@@ -57,7 +57,7 @@ def test_loss_falls_on_a_fixed_batch(trials, objective):
     learner = CompactLearner(TINY)
     opt = torch.optim.Adam(learner.trainable_parameters(), lr=3e-3)
     losses = []
-    for _ in range(150):
+    for _ in range(250):
         loss, _ = dqn_loss(learner, batch, cfg) if objective == "dqn" else distill_loss(learner, batch)
         opt.zero_grad()
         loss.backward()

@@ -2,7 +2,10 @@
 
 `generate(DataConfig())` plays a learner (within-trial Q-learning with exploration, or the explorer) for
 ``episodes_per_map`` episodes on each of ``n_maps`` maps from the training seed space of a suite's distribution,
-records every transition, and arranges episodes into sequences:
+records every transition, and arranges episodes into sequences. The trials are played by the protocol's runner
+(`run_trials`, the one loop that evaluation and training rollouts use too: same seeds, resets, step limits and
+demonstrations; a suite that changes the map inside a trial does so here as well, and `episode_map` says which
+map each episode was played on):
 
 - ``layout="sets"`` (the paper's): per map, "sets" of 20-40 episodes sampled from that map's episodes and shuffled;
   each set is one sequence (the map never changes inside a sequence);
@@ -26,10 +29,10 @@ from typing import Any
 import numpy as np
 
 from icrl_bench.baselines import ExplorerAgent, QLearningAgent
-from icrl_bench.envs.frozen_lake import ICRLFrozenLakeEnv
 from icrl_bench.envs.task import TaskSpec, Transition
-from icrl_bench.protocol.agent import TrialInfo
-from icrl_bench.protocol.suites import evaluation_map_ids, training_suite
+from icrl_bench.protocol.agent import Agent, TrialInfo
+from icrl_bench.protocol.runner import run_trials
+from icrl_bench.protocol.suites import Suite, evaluation_map_ids, training_suite
 
 LEARNERS = ("qlearning", "explorer", "mixed")
 LAYOUTS = ("sets", "learning")
@@ -146,58 +149,68 @@ def _learner(kind: str, epsilon: float) -> Any:
     return ExplorerAgent() if kind == "explorer" else QLearningAgent(epsilon=epsilon)
 
 
-def _play(task: TaskSpec, learner: Any, episodes: int, seed: int, env: ICRLFrozenLakeEnv) -> list[list[Transition]]:
-    """One trial of a learner on `task`: its episodes, as transitions (demonstrations are shown, not stored)."""
-    obs, _ = env.reset(seed=seed, options={"task": task})
-    learner.begin_trial(TrialInfo(4, int(env.observation_space.n), episodes, task.max_steps, seed))
-    for demo in task.demonstrations:
-        for t in task.rollout(demo):
-            learner.observe(t, True)
-    out = []
-    for e in range(episodes):
-        if e:
-            obs, _ = env.reset()
-        episode = []
-        while True:
-            a = learner.act(obs)
-            nxt, r, term, trunc, _ = env.step(a)
-            t = Transition(obs, a, r, nxt, term, trunc)
-            learner.observe(t)
-            episode.append(t)
-            obs = nxt
-            if term or trunc:
-                break
-        out.append(episode)
-    return out
+class _Recorder(Agent):
+    """A learner whose played episodes are kept (demonstrations are shown to it, not stored)."""
+
+    def __init__(self, learner: Any) -> None:
+        self.learner, self.episodes, self._episode = learner, [], []
+
+    def begin_trial(self, info: TrialInfo) -> None:
+        self.learner.begin_trial(info)
+
+    def act(self, obs: int) -> int:
+        return self.learner.act(obs)
+
+    def observe(self, transition: Transition, demonstration: bool = False) -> None:
+        self.learner.observe(transition, demonstration)
+        if not demonstration:
+            self._episode.append(transition)
+            if transition.terminated or transition.truncated:
+                self.episodes.append(self._episode)
+                self._episode = []
+
+
+def _play(suite: Suite, trial: int, learner: Any, seed: int) -> list[list[Transition]]:
+    """Trial `trial` of `suite`, played by `learner` through the protocol's runner: its episodes, as transitions."""
+    recorder = _Recorder(learner)
+    for _ in run_trials(recorder, suite, [trial], seed=seed):
+        pass
+    return recorder.episodes
 
 
 def generate(config: DataConfig = DataConfig()) -> Dataset:
     """Play the learner on the training maps and arrange the episodes (see the module docstring)."""
     rng = np.random.default_rng(config.seed)
     banned = evaluation_map_ids()
-    suite = training_suite(config.suite, config.n_maps * 2)  # spare maps for the few that collide
-    maps = [t for trial in suite.tasks for t in trial[:1] if t.map_id not in banned][: config.n_maps]
-    if len(maps) < config.n_maps:
-        raise DatasetError(f"only {len(maps)} training maps avoid the evaluation maps; ask for fewer")
-    env = ICRLFrozenLakeEnv(**suite.env_kwargs)
+    suite = training_suite(config.suite, config.n_maps * 2)  # spare trials for the few maps that collide
+    suite = dataclasses.replace(suite, n_episodes=config.episodes_per_map)
+    trials = [k for k in range(suite.n_trials) if all(t.map_id not in banned for t in suite.trial_tasks(k))]
+    if len(trials) < config.n_maps:
+        raise DatasetError(f"only {len(trials)} training trials avoid the evaluation maps; ask for fewer")
+    trials = trials[: config.n_maps]
     episodes: list[list[Transition]] = []
     episode_map: list[int] = []
+    maps: list[TaskSpec] = []
     sequences: list[np.ndarray] = []
-    for m, task in enumerate(maps):
+    for m, trial in enumerate(trials):
         kind = config.learner if config.learner != "mixed" else ("qlearning", "explorer")[m % 2]
-        played = _play(task, _learner(kind, config.epsilon), config.episodes_per_map, int(rng.integers(2**31)), env)
+        played = _play(suite, trial, _learner(kind, config.epsilon), config.seed)
         first = len(episodes)
         episodes += played
-        episode_map += [m] * len(played)
+        tasks = suite.trial_tasks(trial)  # several where the suite changes the map inside a trial
+        episode_map += [len(maps) + suite.task_index(e) for e in range(len(played))]
+        maps += tasks
         ids = np.arange(first, len(episodes))
         if config.layout == "learning":
             sequences.append(ids)
             continue
-        won = np.array([ep[-1].reward > 0 for ep in played])
-        weight = {"high": np.where(won, 5.0, 1.0), "low": np.where(won, 1.0, 5.0), "mid": np.ones(len(ids))}[config.quality]
-        for _ in range(config.sets_per_map):
-            size = int(rng.integers(config.set_size[0], config.set_size[1] + 1))
-            sequences.append(rng.choice(ids, size=size, replace=True, p=weight / weight.sum()))
+        for part in np.unique(np.array(episode_map)[ids]):  # sets never mix the maps of a changing trial
+            own = ids[np.array(episode_map)[ids] == part]
+            won = np.array([episodes[e][-1].reward > 0 for e in own])
+            weight = {"high": np.where(won, 5.0, 1.0), "low": np.where(won, 1.0, 5.0), "mid": np.ones(len(own))}[config.quality]
+            for _ in range(config.sets_per_map):
+                size = int(rng.integers(config.set_size[0], config.set_size[1] + 1))
+                sequences.append(rng.choice(own, size=size, replace=True, p=weight / weight.sum()))
     flat = [t for ep in episodes for t in ep]
     transitions = {
         "obs": np.array([t.obs for t in flat], dtype=np.int16),
