@@ -134,3 +134,18 @@ def test_the_adapter_rebuilds_exactly_the_observations_the_trial_env_gave():
             obs, reward, terminated, _, info = env.step(action)
             agent.observe(Transition(tile, action, reward, tile, info["inner_terminated"], info["inner_truncated"]))
         assert sum(start for _, start in seen) == trial + 1
+
+
+def test_a_returned_terminated_array_is_the_callers_and_a_masked_reset_starts_new_trials_at_once():
+    env = TrialEpisodeVectorEnv(4, n_episodes=1)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        obs, _, done, _, info = env.step(rng.integers(0, 4, 4))
+        if done.any():
+            break
+    kept = done.copy()
+    fresh, info = env.reset(options={"reset_mask": done})
+    np.testing.assert_array_equal(done, kept)  # the env never writes into what it returned
+    assert (info["trial_episode"][done] == 0).all() and (fresh[done, env.tiles :].sum(1) == 0).all()
+

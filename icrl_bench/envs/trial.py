@@ -168,7 +168,7 @@ class TrialEpisodeVectorEnv(VectorEnv):
         self._episode[restarting] = 0
         self._episode[ended] += 1
         done = ended & (self._episode == self.n_episodes)
-        self._trial_over = done
+        self._trial_over = done.copy()
         again = ended & ~done
         if again.any():  # the next inner episode of these trials starts at once
             tiles, reset_info = self.env.reset(options={"reset_mask": again})

@@ -1,0 +1,81 @@
+"""RL^2 (training/rl2.py): PPO with a GRU across whole trials on the numpy-batched trial env."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from icrl_bench.protocol.agent import TrialInfo
+from icrl_bench.training.rl2 import RL2Config, RL2Policy, _Run, relabeled, rl2_agent, train
+
+TINY = RL2Config(num_envs=8, num_steps=16, total_steps=8 * 16 * 4, hidden=16, n_episodes=3, eval_every=2,
+                 eval_trials=2, save_every=1)  # fmt: skip
+
+
+def test_a_tiny_run_logs_saves_and_its_policy_plays_through_evaluate(tmp_path):
+    out = train(dataclasses.replace(TINY, out=str(tmp_path / "run")), progress=False)
+    rows = (out / "log.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4 and rows[0].startswith("update,steps")
+    assert all((out / f).exists() for f in ("policy.pt", "best.pt", "checkpoint.pt", "config.json"))
+    result = subprocess.run(
+        [sys.executable, "-m", "icrl_bench.cli", "evaluate", "icrl_bench.training.rl2:rl2_agent", "--agent-arg",
+         f"path={out / 'policy.pt'}", "--suites", "ood-xl", "--trials", "1", "--out", str(tmp_path / "res"),
+         "--no-progress"],
+        capture_output=True, text=True, timeout=300, env=os.environ | {"OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]  # 100 symbols: a 5x5-trained policy plays 10x10 maps
+    assert json.loads((tmp_path / "res" / "results.json").read_text())["summary"]["ood-xl"]["trials"] == 1
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(dataclasses.replace(TINY, out=str(out)), progress=False)
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = train(dataclasses.replace(TINY, out=str(tmp_path / "a")), progress=False)
+    half = dataclasses.replace(TINY, out=str(tmp_path / "b"), total_steps=TINY.total_steps // 2)
+    train(half, progress=False)
+    resumed = train(dataclasses.replace(half, total_steps=TINY.total_steps), resume=True, progress=False)
+    a = torch.load(straight / "policy.pt", weights_only=False)["policy"]
+    b = torch.load(resumed / "policy.pt", weights_only=False)["policy"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log_a = [r.split(",")[4] for r in (straight / "log.csv").read_text().splitlines()]
+    log_b = [r.split(",")[4] for r in (resumed / "log.csv").read_text().splitlines()]
+    assert log_a == log_b  # the rollouts' success column, update by update
+    with pytest.raises(ValueError, match="only total_steps"):
+        train(dataclasses.replace(half, hidden=32), resume=True, progress=False)
+
+
+def test_relabeling_moves_each_tile_to_its_trials_symbol_and_the_agent_draws_it_from_the_seed():
+    obs = np.zeros((2, 10 + 6), np.float32)
+    obs[0, 3] = obs[1, 5] = 1.0
+    obs[:, 10 + 2] = 1.0  # previous action: kept
+    symbols = np.stack([np.arange(10)[::-1], np.roll(np.arange(10), 1)])
+    out = relabeled(obs, symbols, 10)
+    assert out[0, :10].argmax() == 6 and out[1, :10].argmax() == 4 and out[:, :10].sum() == 2
+    assert (out[:, 10:] == obs[:, 10:]).all()
+    policy = RL2Policy(10 + 6, 8)
+    from icrl_bench.training.rl2 import RL2Agent
+
+    agent = RL2Agent(policy, 10)
+    agent.begin_trial(TrialInfo(4, 9, 3, 100, seed=5))
+    first = agent.symbols.copy()
+    agent.begin_trial(TrialInfo(4, 9, 3, 100, seed=5))
+    assert (agent.symbols == first).all() and sorted(first[0]) == list(range(10))
+    with pytest.raises(ValueError, match="reads 10 tiles but the suite's maps have 25"):
+        agent.begin_trial(TrialInfo(4, 25, 3, 100, seed=5))
+
+
+def test_advantages_never_bootstrap_across_a_trials_end():
+    run = _Run(dataclasses.replace(TINY, gamma=0.5, gae_lambda=1.0))
+    buf = run.rollout()
+    adv, value, reward, done = buf["advantage"], buf["value"], buf["reward"], buf["done"]
+    for t in range(len(adv) - 1):
+        for e in range(adv.shape[1]):
+            following = 0.0 if done[t, e] else value[t + 1, e] + adv[t + 1, e]  # the next step's return
+            expected = reward[t, e] + 0.5 * following - value[t, e]
+            assert abs(adv[t, e] - expected) < 1e-5
+    assert done.any()  # some trial of 3 episodes ended within 16 steps of 8 envs
