@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -413,6 +414,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rl2_arguments(p: argparse.ArgumentParser) -> None:
+    """`train rl2`'s options, built from `RL2Config` (importable without torch) so that `-h` stays fast."""
+    from icrl_bench.training.config import RL2_HELP, RL2Config
+
+    for f in dataclasses.fields(RL2Config):
+        text = f"{RL2_HELP[f.name]} (default {f.default})"
+        if isinstance(f.default, bool):
+            p.add_argument(f"--{f.name.replace('_', '-')}", choices=["true", "false"], default=str(f.default).lower(),
+                           help=text)  # fmt: skip
+        else:
+            p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=text)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def cmd_train_rl2(args: argparse.Namespace) -> int:
+    from icrl_bench.training import rl2
+
+    for name, value in vars(args).items():
+        if value in ("true", "false"):
+            setattr(args, name, value == "true")
+    print(f"wrote {rl2.run(args)}")
+    return 0
+
+
 def cmd_train_export(args: argparse.Namespace) -> int:
     """Write a training checkpoint's network as a small model file (what the package ships)."""
     dqn = _training_module()
@@ -584,6 +610,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(trains, "distill", "imitate a classical learner's actions from its history (algorithm distillation)")
     _add_train_parser(trains, "llm", "a pretrained causal LM with a LoRA/IA3 adapter (the paper's method), by DQN or "
                                      "distillation; multi-GPU: accelerate launch -m icrl_bench.cli train llm ...")
+    rl2 = trains.add_parser("rl2", help="RL^2: a GRU policy trained by PPO across whole trials (ICRLFrozenLakeTrial-v0)")
+    _rl2_arguments(rl2)
+    rl2.set_defaults(func=cmd_train_rl2)
     exp = trains.add_parser("export", help="a checkpoint's network as a small model file (an llm run: an adapter folder)")
     exp.add_argument("--checkpoint", required=True, help="checkpoint.pt of a training run")
     exp.add_argument("--out", required=True, help="model file (.pt) to write, or the adapter folder of an llm run")

@@ -234,3 +234,62 @@ PRESETS: dict[str, dict[str, Any]] = {
                       "eval_every": 0, "save_every": 1},
 }
 
+
+@dataclasses.dataclass(frozen=True)
+class RL2Config:
+    """Settings of one RL^2 run (`icrl_bench.training.rl2`; defaults: the CPU recipe; `RL2_HELP` says what each is)."""
+
+    out: str = "runs/rl2"
+    base: str = "ICRLFrozenLake-v0"  # the trial env's base id: which map distribution trains
+    n_episodes: int = 30  # inner episodes per trial (the protocol's)
+    tiles: int = 100  # symbols for tiles (ood-xl has 100 tiles)
+    relabel: bool = True  # a random injection of tiles into symbols per trial
+    num_envs: int = 256
+    num_steps: int = 128  # rollout length per update (steps per env)
+    total_steps: int = 2_000_000
+    lr: float = 1e-3
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    epochs: int = 4
+    minibatches: int = 4
+    max_grad_norm: float = 0.5
+    hidden: int = 128
+    seed: int = 0
+    threads: int = 1
+    eval_every: int = 20  # updates
+    eval_trials: int = 32
+    save_every: int = 10  # updates
+
+    @property
+    def updates(self) -> int:
+        return max(1, self.total_steps // (self.num_envs * self.num_steps))
+
+
+RL2_HELP = {
+    "out": "run folder: log.csv, checkpoint.pt, policy.pt, best.pt, config.json",
+    "base": "the trial env's base id (ICRLFrozenLake-v0, ...): the map distribution it trains on",
+    "n_episodes": "inner episodes per trial",
+    "tiles": "tile symbols the policy reads (at least the largest map it will play; ood-xl has 100)",
+    "relabel": "map tiles to symbols by a fresh random injection every trial",
+    "num_envs": "trials played side by side (numpy-batched)",
+    "num_steps": "steps per env per rollout (the GRU's truncated backpropagation length)",
+    "total_steps": "environment steps in all (may grow on --resume)",
+    "lr": "Adam learning rate",
+    "gamma": "discount per step",
+    "gae_lambda": "GAE lambda",
+    "clip": "PPO ratio clip",
+    "ent_coef": "entropy bonus weight",
+    "vf_coef": "value loss weight",
+    "epochs": "passes over each rollout",
+    "minibatches": "minibatches per pass (whole env sequences each)",
+    "max_grad_norm": "gradient norm clip",
+    "hidden": "encoder and GRU width",
+    "seed": "seed of everything (envs, symbols, network)",
+    "threads": "torch CPU threads",
+    "eval_every": "updates between quick evaluations on held-out training trials (best.pt)",
+    "eval_trials": "trials of a quick evaluation",
+    "save_every": "updates between checkpoints",
+}

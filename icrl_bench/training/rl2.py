@@ -1,6 +1,6 @@
 """RL^2: a recurrent policy trained by PPO across whole trials (the standard meta-RL baseline), CleanRL-style.
 
-    python -m icrl_bench.training.rl2 --out runs/rl2 --total-steps 2000000 [--num-envs 256] [--resume]
+    icrl-bench train rl2 --out runs/rl2 --total-steps 2000000 [--num-envs 256] [--resume]
     icrl-bench evaluate icrl_bench.training.rl2:rl2_agent --agent-arg path=runs/rl2/policy.pt
 
 The environment is ``ICRLFrozenLakeTrial-v0`` numpy-batched (`envs/trial.py`): a whole trial of `n_episodes`
@@ -29,6 +29,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -40,39 +41,7 @@ from torch import nn
 from icrl_bench.baselines.recurrent import TrialPolicyAgent
 from icrl_bench.envs.trial import TrialEpisodeVectorEnv
 from icrl_bench.protocol.agent import TrialInfo
-
-
-@dataclasses.dataclass(frozen=True)
-class RL2Config:
-    """Settings of one RL^2 run (defaults: the CPU recipe)."""
-
-    out: str = "runs/rl2"
-    base: str = "ICRLFrozenLake-v0"  # the trial env's base id: which map distribution trains
-    n_episodes: int = 30  # inner episodes per trial (the protocol's)
-    tiles: int = 100  # symbols for tiles (ood-xl has 100 tiles)
-    relabel: bool = True  # a random injection of tiles into symbols per trial
-    num_envs: int = 256
-    num_steps: int = 128  # rollout length per update (steps per env)
-    total_steps: int = 2_000_000
-    lr: float = 1e-3
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip: float = 0.2
-    ent_coef: float = 0.01
-    vf_coef: float = 0.5
-    epochs: int = 4
-    minibatches: int = 4
-    max_grad_norm: float = 0.5
-    hidden: int = 128
-    seed: int = 0
-    threads: int = 1
-    eval_every: int = 20  # updates
-    eval_trials: int = 32
-    save_every: int = 10  # updates
-
-    @property
-    def updates(self) -> int:
-        return max(1, self.total_steps // (self.num_envs * self.num_steps))
+from icrl_bench.training.config import RL2_HELP, RL2Config  # noqa: F401 - re-exported
 
 
 class RL2Policy(nn.Module):
@@ -336,22 +305,18 @@ def rl2_agent(path: str) -> RL2Agent:
     return RL2Agent(policy, state["tiles"], state["relabel"])
 
 
+def run(args: argparse.Namespace) -> Path:
+    """Train from parsed `add_arguments` options."""
+    fields = {f.name for f in dataclasses.fields(RL2Config)}
+    config = RL2Config(**{k: v for k, v in vars(args).items() if k in fields})
+    return train(config, resume=args.resume, progress=not args.no_progress)
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for f in dataclasses.fields(RL2Config):
-        if f.type in ("bool", bool):
-            p.add_argument(f"--{f.name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"),
-                           default=f.default, help=f"(default {f.default})")  # fmt: skip
-        else:
-            kind = type(f.default)
-            p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help=f"(default {f.default})")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = vars(p.parse_args(argv))
-    resume, quiet = args.pop("resume"), args.pop("no_progress")
-    out = train(RL2Config(**args), resume=resume, progress=not quiet)
-    print(f"wrote {out}")
-    return 0
+    """``python -m icrl_bench.training.rl2 ...`` is ``icrl-bench train rl2 ...``."""
+    from icrl_bench.cli import main as cli
+
+    return cli(["train", "rl2", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
