@@ -85,3 +85,17 @@ def test_data_is_played_by_the_protocols_runner_and_follows_a_suites_mid_trial_c
     assert [len(ep) for ep in first] == [e.steps for e in record.episodes]
     assert [float(ep[-1].reward) for ep in first] == [float(e.success) for e in record.episodes]
     assert data.maps[0].task_id == record.task_ids[0] and data.maps[1].task_id == record.task_ids[1]
+
+
+def test_a_stitching_trials_demonstrations_lead_its_learning_sequence():
+    data = generate(DataConfig(n_maps=2, episodes_per_map=5, seed=0, layout="learning", learner="explorer",
+                               suite="stitching"))  # fmt: skip
+    assert data.meta["demonstration_episodes"] == sum(len(s) for s in data.sequences) - 2 * 5 > 0
+    first = data.sequences[0]
+    task = data.maps[data.episode_map[first[0]]]
+    shown = [task.rollout(d) for d in task.demonstrations]
+    assert len(shown) > 0 and len(first) == len(shown) + 5
+    for e, demo in zip(first, shown):
+        episode = data.episode(e)
+        assert [(t.obs, t.action, t.next_obs) for t in episode] == [(t.obs, t.action, t.next_obs) for t in demo]
+        assert episode[-1].terminated or episode[-1].truncated  # an open demonstration is closed as truncated

@@ -5,7 +5,8 @@
 records every transition, and arranges episodes into sequences. The trials are played by the protocol's runner
 (`run_trials`, the one loop that evaluation and training rollouts use too: same seeds, resets, step limits and
 demonstrations; a suite that changes the map inside a trial does so here as well, and `episode_map` says which
-map each episode was played on):
+map each episode was played on; in the ``learning`` layout a trial's demonstrations, if its suite has them, are
+its first episodes, as an agent sees them at play):
 
 - ``layout="sets"`` (the paper's): per map, "sets" of 20-40 episodes sampled from that map's episodes and shuffled;
   each set is one sequence (the map never changes inside a sequence);
@@ -150,32 +151,43 @@ def _learner(kind: str, epsilon: float) -> Any:
 
 
 class _Recorder(Agent):
-    """A learner whose played episodes are kept (demonstrations are shown to it, not stored)."""
+    """A learner whose played episodes are kept, and the demonstrations it was shown before them (as episodes;
+    one that ends in neither a hole nor a goal is closed as truncated, as `DQNAgent` closes it at play)."""
 
     def __init__(self, learner: Any) -> None:
-        self.learner, self.episodes, self._episode = learner, [], []
+        self.learner, self.episodes, self.demonstrations, self._episode = learner, [], [], []
+        self._showing = False  # the open episode is a demonstration
 
     def begin_trial(self, info: TrialInfo) -> None:
         self.learner.begin_trial(info)
 
     def act(self, obs: int) -> int:
+        if self._showing and self._episode:  # a demonstration left open
+            self._close(self.demonstrations, truncate=True)
+        self._showing = False
         return self.learner.act(obs)
 
     def observe(self, transition: Transition, demonstration: bool = False) -> None:
         self.learner.observe(transition, demonstration)
-        if not demonstration:
-            self._episode.append(transition)
-            if transition.terminated or transition.truncated:
-                self.episodes.append(self._episode)
-                self._episode = []
+        self._showing = demonstration
+        self._episode.append(transition)
+        if transition.terminated or transition.truncated:
+            self._close(self.demonstrations if demonstration else self.episodes)
+
+    def _close(self, into: list[list[Transition]], truncate: bool = False) -> None:
+        if truncate:
+            self._episode[-1] = self._episode[-1]._replace(truncated=True)
+        into.append(self._episode)
+        self._episode = []
 
 
-def _play(suite: Suite, trial: int, learner: Any, seed: int) -> list[list[Transition]]:
-    """Trial `trial` of `suite`, played by `learner` through the protocol's runner: its episodes, as transitions."""
+def _play(suite: Suite, trial: int, learner: Any, seed: int) -> tuple[list[list[Transition]], list[list[Transition]]]:
+    """Trial `trial` of `suite`, played by `learner` through the protocol's runner: (the demonstrations it was
+    shown, the episodes it played), as transitions."""
     recorder = _Recorder(learner)
     for _ in run_trials(recorder, suite, [trial], seed=seed):
         pass
-    return recorder.episodes
+    return recorder.demonstrations, recorder.episodes
 
 
 def generate(config: DataConfig = DataConfig()) -> Dataset:
@@ -192,13 +204,17 @@ def generate(config: DataConfig = DataConfig()) -> Dataset:
     episode_map: list[int] = []
     maps: list[TaskSpec] = []
     sequences: list[np.ndarray] = []
+    demonstration_episodes = 0
     for m, trial in enumerate(trials):
         kind = config.learner if config.learner != "mixed" else ("qlearning", "explorer")[m % 2]
-        played = _play(suite, trial, _learner(kind, config.epsilon), config.seed)
+        shown, played = _play(suite, trial, _learner(kind, config.epsilon), config.seed)
+        if config.layout == "sets":  # sets are sampled from the learner's own episodes
+            shown = []
         first = len(episodes)
-        episodes += played
+        episodes += shown + played
         tasks = suite.trial_tasks(trial)  # several where the suite changes the map inside a trial
-        episode_map += [len(maps) + suite.task_index(e) for e in range(len(played))]
+        episode_map += [len(maps)] * len(shown) + [len(maps) + suite.task_index(e) for e in range(len(played))]
+        demonstration_episodes += len(shown)
         maps += tasks
         ids = np.arange(first, len(episodes))
         if config.layout == "learning":
@@ -221,7 +237,8 @@ def generate(config: DataConfig = DataConfig()) -> Dataset:
         "truncated": np.array([t.truncated for t in flat], dtype=bool),
     }
     starts = np.concatenate([[0], np.cumsum([len(ep) for ep in episodes])]).astype(np.int64)
-    meta = json.loads(json.dumps({"config": dataclasses.asdict(config), "suite_hash": suite.hash, "n_steps": len(flat)}))
+    meta = json.loads(json.dumps({"config": dataclasses.asdict(config), "suite_hash": suite.hash, "n_steps": len(flat),
+                                  "demonstration_episodes": demonstration_episodes}))  # fmt: skip
     dataset = Dataset(transitions, starts, np.array(episode_map, dtype=np.int32), maps, sequences, meta)
     dataset.check_disjoint()
     dataset.meta["success_rate"] = float(dataset.success().mean())
