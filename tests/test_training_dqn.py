@@ -280,3 +280,41 @@ def test_the_target_network_never_trains(data_file, tmp_path):
     target.train()
     state.load(tmp_path / "c.pt", cfg)
     assert not target.training
+
+
+def test_relabeling_is_one_consistent_map_of_tiles_and_actions():
+    from icrl_bench.training.formats import Relabeling
+
+    label = Relabeling.draw(np.random.default_rng(0), 40)
+    array = trial_array([T(0, 2, 0.0, 1, False, False), T(1, 1, 1.0, 24, True, False)], labels=[3, -1])
+    out = label.trial(array)
+    for row, t in zip(out, array_episodes(array)[0]):
+        shown = label.transition(t)
+        assert tuple(row[:6]) == (shown.obs, shown.action, int(shown.reward > 0), shown.next_obs, shown.terminated,
+                                  shown.truncated)  # fmt: skip
+    assert out[0, 6] == label.actions[3] and out[1, 6] == -1  # teacher labels too; "none" stays none
+    assert all(label.env_action(int(label.actions[a])) == a for a in range(4))
+    assert len(set(label.symbols[:25].tolist())) == 25 and label.symbols.max() < 40  # an injection
+    assert (Relabeling.for_trial(7, 40).symbols == Relabeling.for_trial(7, 40).symbols).all()
+
+
+def test_a_relabeled_network_trains_and_plays_maps_larger_than_its_training_maps(data_file, tmp_path):
+    from icrl_bench.protocol import run_trials
+    from icrl_bench.protocol.suites import SUITES
+    from icrl_bench.training.agent import DQNAgent
+    from icrl_bench.training.formats import Relabeling
+
+    with pytest.raises(ValueError, match="relabel=200"):
+        config(data_file, tmp_path / "bad", relabel=200)
+    model = ModelConfig(n_obs=100, d_model=16, n_layers=1, n_heads=2, max_positions=512)
+    ckpt = train(config(data_file, tmp_path / "run", steps=4, mode="hybrid", relabel=100, model=model, eval_every=4),
+                 progress=False)  # fmt: skip
+    agent = DQNAgent(str(ckpt), trace=True, window=0, record=True)
+    assert agent.relabel == 100  # from the checkpoint
+    (record,) = run_trials(agent, SUITES["ood-xl"], [3])  # 10x10 maps: tile numbers never trained on, as symbols
+    label = Relabeling.for_trial(record.agent_seed, 100)
+    played = agent.trajectories[0]
+    assert len(played) == sum(e.steps for e in record.episodes)
+    for (position, q), t in zip(agent.decisions[0], played):  # decides on relabeled symbols, plays env actions
+        assert agent.history[0][position][FIELDS.index("obs")] == label.symbols[t.obs]
+        assert label.env_action(int(torch.argmax(q))) == t.action

@@ -21,6 +21,7 @@ import torch
 
 from icrl_bench.envs.task import Transition
 from icrl_bench.protocol.agent import TrialInfo
+from icrl_bench.training.formats import Relabeling
 from icrl_bench.training.model import FIELDS, CompactQNetwork, IncrementalBatch, ModelConfig
 
 
@@ -35,6 +36,7 @@ def load_network(checkpoint: str) -> CompactQNetwork:
     net = CompactQNetwork(ModelConfig(**config))
     net.load_state_dict(weights)
     net.trained_positions = int(state["config"].get("max_positions", 0))
+    net.relabel = int(state["config"].get("relabel", 0))  # trained on relabeled trials: the agent relabels too
     return net.eval()
 
 
@@ -52,23 +54,31 @@ class DQNAgent:
         trace: keep (position, Q-values) of every decision in ``decisions`` (for tests).
         window: context window in steps (default: the longest context the checkpoint was trained on, at
             least 512; older steps are forgotten; 0: unbounded).
+        relabel: symbols of a network trained with relabeling (`formats.Relabeling`; default: the checkpoint's
+            ``relabel`` setting, 0 for none): each trial's tiles and actions are relabeled as in training, by a
+            relabeling drawn from its `TrialInfo.seed`, and the chosen symbol is mapped back to its env action.
     """
 
     def __init__(self, checkpoint: str | None = None, net: CompactQNetwork | None = None, epsilon: Any = 0.0,
-                 record: bool = False, trace: bool = False, window: int | None = None) -> None:  # fmt: skip
+                 record: bool = False, trace: bool = False, window: int | None = None,
+                 relabel: int | None = None) -> None:  # fmt: skip
         if (checkpoint is None) == (net is None):
             raise ValueError("give exactly one of checkpoint and net")
         self.net = load_network(checkpoint) if checkpoint is not None else net
         trained = int(getattr(self.net, "trained_positions", 0))
         self.window = max(trained, 512) if window is None else int(window)
         self.n_obs = getattr(self.net.config, "n_obs", None)  # text networks read any tile number
+        self.relabel = int(getattr(self.net, "relabel", 0) if relabel is None else relabel)
         self.epsilon = epsilon
         self.record, self.trace = record, trace
 
     def begin_trials(self, infos: Sequence[TrialInfo]) -> None:
         for info in infos:
-            if self.n_obs is not None and info.n_observations > self.n_obs:
-                raise ValueError(f"this network sees {self.n_obs} observations, the suite has {info.n_observations}")
+            seen = self.relabel or self.n_obs
+            if seen is not None and info.n_observations > seen:
+                raise ValueError(f"this network sees {seen} observations{' (symbols)' if self.relabel else ''}, the "
+                                 f"suite has {info.n_observations}")  # fmt: skip
+        self.labels = [Relabeling.for_trial(info.seed, self.relabel) if self.relabel else None for info in infos]
         n = len(infos)
         self.batch = IncrementalBatch(self.net, n, self.window or None)
         self.pending: list[list[Transition]] = [[] for _ in range(n)]
@@ -90,8 +100,8 @@ class DQNAgent:
             transitions = [t if k != last[j] or t.terminated or t.truncated else Transition(*t[:5], True)
                            for k, (t, j) in enumerate(zip(transitions, trials))]  # fmt: skip
         for t, j in zip(transitions, trials):
-            self.pending[j].append(t)
-            if self.record and not demonstration:
+            self.pending[j].append(t if self.labels[j] is None else self.labels[j].transition(t))
+            if self.record and not demonstration:  # in env labels
                 self.trajectories[j].append(t)
             if not demonstration and (t.terminated or t.truncated):
                 self.played[j] += 1
@@ -120,6 +130,7 @@ class DQNAgent:
         for o, j in zip(obs, trials):
             if self.row[j] < 0:
                 raise RuntimeError(f"trial {j} was declared finished but is asked to act")
+            o = int(o) if self.labels[j] is None else int(self.labels[j].symbols[o])
             first = None
             if not self.started[j]:
                 first = self.pending[j][0].obs if self.pending[j] else int(o)
@@ -133,6 +144,8 @@ class DQNAgent:
         actions = []
         for j in trials:
             a = int(torch.argmax(q[self.row[j]]))
+            if self.labels[j] is not None:
+                a = self.labels[j].env_action(a)
             if self.trial_epsilon[j] > 0 and self.rngs[j].random() < self.trial_epsilon[j]:
                 a = int(self.rngs[j].integers(4))
             actions.append(a)

@@ -118,6 +118,7 @@ class TrainConfig:
     threads: int = 0  # torch threads; 0: all cores
     log_every: int = 10
     save_every: int = 100
+    relabel: int = 0  # symbols: relabel tiles (and permute actions) per sampled sequence; 0: off (compact only)
     network: str = "compact"  # compact: `model` trained from scratch; llm: a pretrained LM with an adapter (`llm`)
     model: ModelConfig = ModelConfig()
     llm: LLMConfig = LLMConfig()
@@ -142,6 +143,9 @@ class TrainConfig:
 
             if self.objective != "distill" or self.teacher not in BUILTIN_AGENTS or self.teacher == "oracle":
                 raise ValueError(f"--teacher is for distillation, one of random, qlearning, explorer; got {self.teacher!r}")
+        if self.relabel and (self.network != "compact" or not 4 <= self.relabel <= self.model.n_obs):
+            raise ValueError(f"relabel={self.relabel}: give a symbol count of at least the largest map's tiles and at most "
+                             f"the model's n_obs ({self.model.n_obs}), for a compact network (0: off)")  # fmt: skip
         if not 0 <= self.data_fraction <= 1 or not 0 <= self.epsilon <= 1:
             raise ValueError("data_fraction and epsilon must lie in [0, 1]")
         if min(self.steps, self.batch_size, self.max_positions, self.rollout_trials, self.rollout_every,
@@ -163,6 +167,9 @@ class TrainConfig:
 HELP = {
     "data": "learning-history dataset (.npz from `icrl-bench data generate`); required offline and hybrid",
     "out": "run folder: checkpoint.pt, best.pt, log.csv, config.json",
+    "relabel": "symbols, not places: map tiles into this many symbols by a fresh random injection (and permute the "
+               "actions) for every sampled sequence and every played trial, so the network learns what symbols mean "
+               "from context; at most the model's n_obs; 0: off",
     "objective": "dqn: double DQN (the paper); distill: imitate the actions in the data (algorithm distillation)",
     "mode": "offline: dataset only; online: the network plays, replay buffer; hybrid: both in every batch",
     "steps": "optimizer updates in total (a resumed run may raise it)",

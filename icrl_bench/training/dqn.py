@@ -57,7 +57,7 @@ from icrl_bench.training.config import (  # noqa: F401 - re-exported
     TrainConfig,
 )
 from icrl_bench.training.data import Dataset, DatasetError
-from icrl_bench.training.formats import CompactSequence, compact_sequence
+from icrl_bench.training.formats import CompactSequence, Relabeling, compact_sequence
 from icrl_bench.training.model import FIELDS, CompactLearner
 
 # ---------------------------------------------------------------------------------------------- sequences
@@ -274,8 +274,8 @@ class _Shadowed:
             self.teachers[j].observe(t)
 
 
-def play(net: Any, suite_name: str, trials: Sequence[int], episodes: int, epsilon: Any = 0.0,
-         seed: int = 0, max_positions: int | None = None, teacher: str = "") -> tuple[np.ndarray, list[np.ndarray]]:  # fmt: skip
+def play(net: Any, suite_name: str, trials: Sequence[int], episodes: int, epsilon: Any = 0.0, seed: int = 0,
+         max_positions: int | None = None, teacher: str = "", relabel: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:  # fmt: skip
     """The network plays training-suite trials side by side: (success [trials, episodes], each trial's array).
 
     The trials are played by the protocol's runner (`run_trials`: same seeds, step limits and resets; `DQNAgent`
@@ -292,7 +292,7 @@ def play(net: Any, suite_name: str, trials: Sequence[int], episodes: int, epsilo
     from icrl_bench.training.agent import DQNAgent
 
     suite = dataclasses.replace(training_suite(suite_name), n_episodes=episodes, n_trials=0)
-    agent = DQNAgent(net=net, epsilon=epsilon, record=True)
+    agent = DQNAgent(net=net, epsilon=epsilon, record=True, relabel=relabel)  # records env labels
     player = _Shadowed(agent, teacher) if teacher else agent
 
     def full(j: int) -> bool:  # the trial's context has reached what training reads
@@ -404,7 +404,8 @@ def quick_eval(net: Any, cfg: TrainConfig) -> np.ndarray:
     Trials stop at twice the trained context length (episodes not played count as failures): a monitor, not a
     score; `icrl-bench evaluate` plays every episode."""
     trials, _ = fresh_trials(cfg.suite, EVAL_TRIALS_FROM, cfg.eval_trials)
-    success, _ = play(net, cfg.suite, trials, cfg.online_episodes, 0.0, cfg.seed, 2 * cfg.max_positions)
+    success, _ = play(net, cfg.suite, trials, cfg.online_episodes, 0.0, cfg.seed, 2 * cfg.max_positions,
+                      relabel=cfg.relabel)  # fmt: skip
     return success
 
 
@@ -473,9 +474,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False) -> Pat
                 trials, s.next_trial = fresh_trials(cfg.suite, s.next_trial, cfg.rollout_trials, held_out)
                 eps = s.rng.uniform(0, cfg.epsilon, size=len(trials))
                 _, played = play(learner.net, cfg.suite, trials, cfg.online_episodes, eps, cfg.seed, cfg.max_positions,
-                                 cfg.teacher)  # fmt: skip
+                                 cfg.teacher, cfg.relabel)  # fmt: skip
                 s.replay = (s.replay + played)[-cfg.replay_size :]
-            ids = _sample(s, cfg, data_trials)[rank :: reduce.world]  # this process's shard of the global batch
+            sampled = _sample(s, cfg, data_trials)
+            if cfg.relabel:  # a fresh relabeling of every sampled sequence (drawn for the global batch)
+                sampled = [Relabeling.draw(s.rng, cfg.relabel).trial(a) for a in sampled]
+            ids = sampled[rank :: reduce.world]  # this process's shard of the global batch
             batch = {k: v.to(device) for k, v in learner.batch(ids, cfg.max_positions).items()}
             total, stats = update(learner, s.opt, batch, cfg, reduce)
             s.sched.step()

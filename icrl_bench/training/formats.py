@@ -135,3 +135,43 @@ def td_targets(
             best = int(np.argmax(q_online[nxt[p], :4]))
             y[p] += gamma * q_target[nxt[p], best]
     return y
+
+
+@dataclasses.dataclass(frozen=True)
+class Relabeling:
+    """Symbols, not places: one trial's random relabeling, so a network must learn from its context what each
+    symbol means instead of memorising tile priors (and can play maps with tile numbers it never saw).
+
+    Tile ``t`` is shown as ``symbols[t]`` (a random injection into ``n`` symbols); env action ``a`` is shown,
+    and scored, as ``actions[a]`` (a random permutation of the four). Training draws one per sampled sequence
+    (a fresh one each time it is sampled); an agent draws one per trial from its `TrialInfo.seed`.
+    """
+
+    symbols: np.ndarray
+    actions: np.ndarray
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, n: int) -> Relabeling:
+        return cls(rng.permutation(n), rng.permutation(4))
+
+    @classmethod
+    def for_trial(cls, seed: int, n: int) -> Relabeling:
+        """The agent's relabeling of a trial (a stream of its own, apart from the agent's exploration draws)."""
+        return cls.draw(np.random.default_rng([seed, 0x5E1AB]), n)
+
+    def trial(self, array: np.ndarray) -> np.ndarray:
+        """A `trial_array` relabeled (obs, action, next_obs, and the label column where there is one)."""
+        out = array.copy()
+        out[:, 0], out[:, 3] = self.symbols[array[:, 0]], self.symbols[array[:, 3]]
+        out[:, 1] = self.actions[array[:, 1]]
+        if array.shape[1] > 6:
+            out[:, 6] = np.where(array[:, 6] >= 0, self.actions[np.maximum(array[:, 6], 0)], array[:, 6])
+        return out
+
+    def transition(self, t: Transition) -> Transition:
+        return Transition(int(self.symbols[t.obs]), int(self.actions[t.action]), t.reward, int(self.symbols[t.next_obs]),
+                          t.terminated, t.truncated)  # fmt: skip
+
+    def env_action(self, shown: int) -> int:
+        """The env action of a shown (network) action."""
+        return int(np.flatnonzero(self.actions == shown)[0])
