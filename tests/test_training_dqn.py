@@ -318,3 +318,26 @@ def test_a_relabeled_network_trains_and_plays_maps_larger_than_its_training_maps
     for (position, q), t in zip(agent.decisions[0], played):  # decides on relabeled symbols, plays env actions
         assert agent.history[0][position][FIELDS.index("obs")] == label.symbols[t.obs]
         assert label.env_action(int(torch.argmax(q))) == t.action
+
+
+def test_rollouts_take_several_suites_in_turn_and_keep_demonstrations_as_context(data_file, tmp_path):
+    from icrl_bench.protocol.suites import training_suite
+
+    wide = ModelConfig(n_obs=36, d_model=16, n_layers=1, n_heads=2, max_positions=512)  # stitching maps: up to 6x6
+    net = CompactQNetwork(wide).eval()
+    success, arrays = play(net, "stitching", [0, 1], episodes=2)
+    suite = training_suite("stitching")
+    for k, array in zip([0, 1], arrays):
+        task = suite.trial_tasks(k)[0]
+        shown = [t for d in task.demonstrations for t in task.rollout(d)]
+        assert len(shown) > 0
+        lead = array_episodes(array[: len(shown)])
+        assert [(t.obs, t.action, t.next_obs) for ep in lead for t in ep] == [(t.obs, t.action, t.next_obs) for t in shown]
+        assert (array[: len(shown), 6] == array[: len(shown), 1]).all()  # labelled with the demonstrator's actions
+    assert success.shape == (2, 2)
+    with pytest.raises(KeyError, match="unknown suite 'nope'"):
+        train(config(data_file, tmp_path / "bad", mode="hybrid", suite="id,nope"), progress=False)
+    ckpt = train(config(data_file, tmp_path / "run", steps=3, mode="hybrid", rollout_every=1, model=wide,
+                        suite="id,stitching,nonstationary", eval_every=0), progress=False)  # fmt: skip
+    state = torch.load(ckpt, weights_only=False)
+    assert len(state["replay"]) == 3 * 2  # a rollout of 2 trials from each suite in turn (hybrid: no seeded data)

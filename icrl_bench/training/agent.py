@@ -50,7 +50,8 @@ class DQNAgent:
         checkpoint: a `train dqn` / `train distill` checkpoint or a shipped model file.
         net: an in-memory network instead (training uses this for rollouts and quick evaluations).
         epsilon: probability of a random action (per trial: ``epsilon[j]`` if a sequence).
-        record: keep every trial's own transitions (not demonstrations) in ``trajectories``.
+        record: keep every trial's own transitions in ``trajectories`` and the demonstrations it was shown (an
+            open one closed as truncated) in ``shown`` (env labels).
         trace: keep (position, Q-values) of every decision in ``decisions`` (for tests).
         window: context window in steps (default: the longest context the checkpoint was trained on, at
             least 512; older steps are forgotten; 0: unbounded).
@@ -90,6 +91,7 @@ class DQNAgent:
         self.history: list[list[tuple[int, ...]]] = [[] for _ in range(n)]
         self.decisions: list[list[tuple[int, torch.Tensor]]] = [[] for _ in range(n)]
         self.trajectories: list[list[Transition]] = [[] for _ in range(n)]
+        self.shown: list[list[Transition]] = [[] for _ in range(n)]
         self.n_episodes = [info.n_episodes for info in infos]
         self.played = [0] * n  # own (not demonstration) episodes finished
         self.row = list(range(n))  # trial -> row of the batch (-1: dropped)
@@ -101,8 +103,8 @@ class DQNAgent:
                            for k, (t, j) in enumerate(zip(transitions, trials))]  # fmt: skip
         for t, j in zip(transitions, trials):
             self.pending[j].append(t if self.labels[j] is None else self.labels[j].transition(t))
-            if self.record and not demonstration:  # in env labels
-                self.trajectories[j].append(t)
+            if self.record:  # in env labels
+                (self.shown if demonstration else self.trajectories)[j].append(t)
             if not demonstration and (t.terminated or t.truncated):
                 self.played[j] += 1
 

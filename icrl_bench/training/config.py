@@ -184,7 +184,9 @@ HELP = {
     "polyak": "target <- (1 - polyak) target + polyak online, after every update (the paper: 0.1)",
     "loss": "huber, or paper: mean(((Q - y) / mean|y|)^2)",
     "cross_episode": "bootstrap across episode ends too (RL^2-style; the paper bootstraps within episodes)",
-    "suite": "task distribution of online maps and of the quick evaluation (training seed space)",
+    "suite": "task distribution(s) of online maps, from the training seed space: a suite name, or several "
+             "(id,stitching,nonstationary) that rollouts take in turn, demonstrations and mid-trial changes included; "
+             "the quick evaluation uses the first",
     "online_episodes": "episodes per online trial (and per quick-evaluation trial)",
     "rollout_trials": "trials the network plays per rollout",
     "rollout_every": "updates between rollouts",

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 
 from icrl_bench.envs.task import Transition
 from icrl_bench.protocol.evaluation import ProgressBar
+from icrl_bench.protocol.suites import get_suite
 from icrl_bench.training.config import (  # noqa: F401 - re-exported
     EVAL_TRIALS_FROM,
     LOG_COLUMNS,
@@ -311,8 +312,10 @@ def play(net: Any, suite_name: str, trials: Sequence[int], episodes: int, epsilo
             success[position[record.trial], : len(record.episodes)] = [e.success for e in record.episodes]
     finally:
         net.train(was_training)
-    labels = player.labels if teacher else [None] * len(trials)
-    return success, [trial_array(t, labels[j]) for j, t in enumerate(agent.trajectories)]
+    labels = player.labels if teacher else [[-1] * len(t) for t in agent.trajectories]
+    # A trial's demonstrations lead its array, as they led its context (labelled with the demonstrator's actions).
+    return success, [trial_array(agent.shown[j] + t, [d.action for d in agent.shown[j]] + labels[j])
+                     for j, t in enumerate(agent.trajectories)]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- the loop
@@ -403,8 +406,9 @@ def quick_eval(net: Any, cfg: TrainConfig) -> np.ndarray:
 
     Trials stop at twice the trained context length (episodes not played count as failures): a monitor, not a
     score; `icrl-bench evaluate` plays every episode."""
-    trials, _ = fresh_trials(cfg.suite, EVAL_TRIALS_FROM, cfg.eval_trials)
-    success, _ = play(net, cfg.suite, trials, cfg.online_episodes, 0.0, cfg.seed, 2 * cfg.max_positions,
+    first = cfg.suite.split(",")[0]
+    trials, _ = fresh_trials(first, EVAL_TRIALS_FROM, cfg.eval_trials)
+    success, _ = play(net, first, trials, cfg.online_episodes, 0.0, cfg.seed, 2 * cfg.max_positions,
                       relabel=cfg.relabel)  # fmt: skip
     return success
 
@@ -431,14 +435,18 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False) -> Pat
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    suites = cfg.suite.split(",")
+    for name in suites:
+        get_suite(name)  # an unknown name is an error that lists the known ones
     reduce, rank, device = _parallel()
     main = rank == 0
     data = Dataset.load(cfg.data) if cfg.data else None
     if data is not None:
         data.check_disjoint()
         largest = max(m.n_tiles for m in data.maps)
-        if cfg.network == "compact" and largest > cfg.model.n_obs:
-            raise DatasetError(f"the data has maps of {largest} tiles but the model sees {cfg.model.n_obs} observations")
+        if cfg.network == "compact" and largest > (cfg.relabel or cfg.model.n_obs):
+            raise DatasetError(f"the data has maps of {largest} tiles but the model sees {cfg.relabel or cfg.model.n_obs} "
+                               f"{'symbols' if cfg.relabel else 'observations'}")  # fmt: skip
     data_trials = dataset_trials(data) if data is not None else []
     learner = build_learner(cfg)
     s = _State(cfg, learner)
@@ -451,7 +459,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False) -> Pat
     learner.net.to(device).train()  # train mode: dropout, and gradient checkpointing (transformers needs it)
     if cfg.network == "compact":
         learner.target.to(device)
-    held_out = quick_eval_maps(cfg.suite, cfg.eval_trials) if cfg.eval_every > 0 else frozenset()
+    held_out = quick_eval_maps(suites[0], cfg.eval_trials) if cfg.eval_every > 0 else frozenset()
     log_path = out / "log.csv"
     new_log = not log_path.exists() or s.step == 0
     offset = 0.0  # seconds spent before this resume: the log's clock runs on
@@ -471,9 +479,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False) -> Pat
             log.writerow(LOG_COLUMNS)
         while s.step < cfg.steps:
             if cfg.mode != "offline" and (s.step % cfg.rollout_every == 0 or not s.replay):
-                trials, s.next_trial = fresh_trials(cfg.suite, s.next_trial, cfg.rollout_trials, held_out)
+                suite = suites[(s.step // cfg.rollout_every) % len(suites)]  # rollouts take the suites in turn
+                trials, s.next_trial = fresh_trials(suite, s.next_trial, cfg.rollout_trials, held_out)
                 eps = s.rng.uniform(0, cfg.epsilon, size=len(trials))
-                _, played = play(learner.net, cfg.suite, trials, cfg.online_episodes, eps, cfg.seed, cfg.max_positions,
+                _, played = play(learner.net, suite, trials, cfg.online_episodes, eps, cfg.seed, cfg.max_positions,
                                  cfg.teacher, cfg.relabel)  # fmt: skip
                 s.replay = (s.replay + played)[-cfg.replay_size :]
             sampled = _sample(s, cfg, data_trials)
