@@ -335,6 +335,7 @@ def test_rollouts_take_several_suites_in_turn_and_keep_demonstrations_as_context
         assert [(t.obs, t.action, t.next_obs) for ep in lead for t in ep] == [(t.obs, t.action, t.next_obs) for t in shown]
         assert (array[: len(shown), 6] == array[: len(shown), 1]).all()  # labelled with the demonstrator's actions
     assert success.shape == (2, 2)
+    assert play(CompactQNetwork(TINY).eval(), "nonstationary", [0], episodes=0)[0].shape == (1, 60)  # its own 60
     with pytest.raises(KeyError, match="unknown suite 'nope'"):
         train(config(data_file, tmp_path / "bad", mode="hybrid", suite="id,nope"), progress=False)
     ckpt = train(config(data_file, tmp_path / "run", steps=3, mode="hybrid", rollout_every=1, model=wide,

@@ -149,8 +149,9 @@ class TrainConfig:
         if not 0 <= self.data_fraction <= 1 or not 0 <= self.epsilon <= 1:
             raise ValueError("data_fraction and epsilon must lie in [0, 1]")
         if min(self.steps, self.batch_size, self.max_positions, self.rollout_trials, self.rollout_every,
-               self.replay_size, self.online_episodes) < 1:  # fmt: skip
-            raise ValueError("steps, batch_size, max_positions and the online sizes must be positive")
+               self.replay_size, self.online_episodes + 1) < 1:  # fmt: skip
+            raise ValueError("steps, batch_size, max_positions and the online sizes must be positive (online_episodes: 0 "
+                             "for each suite's own)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -187,7 +188,8 @@ HELP = {
     "suite": "task distribution(s) of online maps, from the training seed space: a suite name, or several "
              "(id,stitching,nonstationary) that rollouts take in turn, demonstrations and mid-trial changes included; "
              "the quick evaluation uses the first",
-    "online_episodes": "episodes per online trial (and per quick-evaluation trial)",
+    "online_episodes": "episodes per online trial (and per quick-evaluation trial); 0: each suite's own (id 30, "
+                       "stitching 5, nonstationary 60: the change after episode 30 is then seen)",
     "rollout_trials": "trials the network plays per rollout",
     "rollout_every": "updates between rollouts",
     "epsilon": "each rollout trial acts randomly with a probability drawn from [0, epsilon]",

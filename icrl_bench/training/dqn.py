@@ -292,7 +292,9 @@ def play(net: Any, suite_name: str, trials: Sequence[int], episodes: int, epsilo
     from icrl_bench.protocol.suites import training_suite
     from icrl_bench.training.agent import DQNAgent
 
-    suite = dataclasses.replace(training_suite(suite_name), n_episodes=episodes, n_trials=0)
+    base = training_suite(suite_name)
+    episodes = episodes or base.n_episodes  # 0: the suite's own
+    suite = dataclasses.replace(base, n_episodes=episodes, n_trials=0)
     agent = DQNAgent(net=net, epsilon=epsilon, record=True, relabel=relabel)  # records env labels
     player = _Shadowed(agent, teacher) if teacher else agent
 
