@@ -435,7 +435,11 @@ def cmd_train_rl2(args: argparse.Namespace) -> int:
     for name, value in vars(args).items():
         if value in ("true", "false"):
             setattr(args, name, value == "true")
-    print(f"wrote {rl2.run(args)}")
+    try:
+        print(f"wrote {rl2.run(args)}")
+    except rl2.RL2RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

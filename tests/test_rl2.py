@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from icrl_bench.protocol.agent import TrialInfo
-from icrl_bench.training.rl2 import RL2Config, RL2Policy, _Run, relabeled, train
+from icrl_bench.training.rl2 import RL2Config, RL2Policy, RL2RunError, _Run, relabeled, train
 
 TINY = RL2Config(num_envs=8, num_steps=16, total_steps=8 * 16 * 4, hidden=16, n_episodes=3, eval_every=2,
                  eval_trials=2, save_every=1)  # fmt: skip
@@ -30,8 +30,11 @@ def test_a_tiny_run_logs_saves_and_its_policy_plays_through_evaluate(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]  # 100 symbols: a 5x5-trained policy plays 10x10 maps
     assert json.loads((tmp_path / "res" / "results.json").read_text())["summary"]["ood-xl"]["trials"] == 1
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(RL2RunError, match="--resume"):
         train(dataclasses.replace(TINY, out=str(out)), progress=False)
+    again = subprocess.run([sys.executable, "-m", "icrl_bench.cli", "train", "rl2", "--out", str(out), "--no-progress"],
+                           check=False, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert again.returncode == 2 and "holds a run: continue it with --resume" in again.stderr
 
 
 def test_resume_continues_exactly(tmp_path):
@@ -45,7 +48,7 @@ def test_resume_continues_exactly(tmp_path):
     log_a = [r.split(",")[4] for r in (straight / "log.csv").read_text().splitlines()]
     log_b = [r.split(",")[4] for r in (resumed / "log.csv").read_text().splitlines()]
     assert log_a == log_b  # the rollouts' success column, update by update
-    with pytest.raises(ValueError, match="only total_steps"):
+    with pytest.raises(RL2RunError, match="only total_steps"):
         train(dataclasses.replace(half, hidden=32), resume=True, progress=False)
 
 

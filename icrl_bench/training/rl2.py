@@ -44,6 +44,10 @@ from icrl_bench.protocol.agent import TrialInfo
 from icrl_bench.training.config import RL2_HELP, RL2Config  # noqa: F401 - re-exported
 
 
+class RL2RunError(ValueError):
+    """A run that cannot start or continue as asked; the message says what to do."""
+
+
 class RL2Policy(nn.Module):
     """Observation encoder, a GRU across the whole trial, actor and critic heads."""
 
@@ -228,15 +232,15 @@ def train(config: RL2Config, resume: bool = False, progress: bool = True) -> Pat
     checkpoint = out / "checkpoint.pt"
     if resume:
         if not checkpoint.exists():
-            raise FileNotFoundError(f"--resume: {checkpoint} does not exist; start without --resume")
+            raise RL2RunError(f"--resume: {checkpoint} does not exist; start without --resume")
         state = torch.load(checkpoint, weights_only=False)
         changed = sorted(k for k, v in dataclasses.asdict(config).items() if state["config"][k] != v)
         if set(changed) - set(RESUMABLE):
-            raise ValueError(f"--resume with other settings than {checkpoint} was made with ({', '.join(changed)}); "
+            raise RL2RunError(f"--resume with other settings than {checkpoint} was made with ({', '.join(changed)}); "
                              f"only {', '.join(RESUMABLE)} may change")  # fmt: skip
         run.load(state)
     elif (out / "log.csv").exists():
-        raise FileExistsError(f"{out} holds a run: continue it with --resume, or choose another --out")
+        raise RL2RunError(f"{out} holds a run: continue it with --resume, or choose another --out")
     (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1) + "\n")
     log_path = out / "log.csv"
     new_log = not log_path.exists()
