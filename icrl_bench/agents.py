@@ -135,6 +135,9 @@ class AgentSpec:
                 agent = obj(**self.kwargs)
             except TypeError as e:
                 raise AgentSpecError(f"cannot build agent {self.name!r} with options {self.kwargs}: {e}") from e
+            except Exception as e:  # noqa: BLE001 - the agent's own code failed: reported as the agent's error
+                raise AgentSpecError(f"building agent {self.name!r} with options {self.kwargs} failed: "
+                                     f"{type(e).__name__}: {e}") from e  # fmt: skip
         else:
             if self.kwargs:
                 raise AgentSpecError(f"{self.name!r} is an agent instance: it takes no --agent-arg options")

@@ -14,6 +14,7 @@ import numpy as np
 from icrl_bench.envs.dynamics import optimal_success_probability, random_success_probability
 from icrl_bench.envs.frozen_lake import make_source
 from icrl_bench.envs.registration import ENV_SPECS, source_kwargs
+from icrl_bench.protocol.runner import SettingError
 
 # Seeds for the calibration maps: far from anything an evaluation suite will use.
 CALIBRATION_SEED = 20_251_125
@@ -65,17 +66,17 @@ def _slug(text: str) -> str:
 
 
 def _check_evaluate_arguments(args: argparse.Namespace) -> None:
-    """Every value of `evaluate` that argparse cannot check itself: ValueError saying what to fix."""
+    """Every value of `evaluate` that argparse cannot check itself: a SettingError saying what to fix."""
     if args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+        raise SettingError(f"--workers must be at least 1, got {args.workers}")
     if args.in_process and args.workers != 1:
-        raise ValueError("--in-process plays in this one process: it cannot be combined with --workers > 1")
+        raise SettingError("--in-process plays in this one process: it cannot be combined with --workers > 1")
     if args.in_process and (args.isolate or args.isolate_with):
-        raise ValueError("--in-process and --isolate exclude each other: choose one")
+        raise SettingError("--in-process and --isolate exclude each other: choose one")
     if not (args.step_timeout >= 0 and math.isfinite(args.step_timeout)):
-        raise ValueError(f"--step-timeout must be positive seconds, or 0 for no limit; got {args.step_timeout}")
+        raise SettingError(f"--step-timeout must be positive seconds, or 0 for no limit; got {args.step_timeout}")
     if args.trials is not None and args.trials < 1:
-        raise ValueError(f"--trials must be at least 1, got {args.trials}")
+        raise SettingError(f"--trials must be at least 1, got {args.trials}")
     if args.agent_cmd is not None:
         import shlex
         import shutil
@@ -83,12 +84,12 @@ def _check_evaluate_arguments(args: argparse.Namespace) -> None:
         try:
             words = shlex.split(args.agent_cmd)
         except ValueError as e:
-            raise ValueError(f"--agent-cmd {args.agent_cmd!r} cannot be split into words ({e})") from None
+            raise SettingError(f"--agent-cmd {args.agent_cmd!r} cannot be split into words ({e})") from None
         if not words:
-            raise ValueError("--agent-cmd is empty: give the command that starts your agent, e.g. "
-                             "--agent-cmd 'python examples/random_agent.py'")  # fmt: skip
+            raise SettingError("--agent-cmd is empty: give the command that starts your agent, e.g. "
+                               "--agent-cmd 'python examples/random_agent.py'")  # fmt: skip
         if shutil.which(words[0]) is None:
-            raise ValueError(f"--agent-cmd: the program {words[0]!r} was not found (not an executable file, nor on PATH)")
+            raise SettingError(f"--agent-cmd: the program {words[0]!r} was not found (not an executable file, nor on PATH)")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -99,7 +100,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from icrl_bench.protocol.external import ExternalAgentError
     from icrl_bench.protocol.isolation import AgentProcessError
     from icrl_bench.protocol.runner import AgentError, ProtocolOptions
-    from icrl_bench.protocol.suites import DEFAULT_SUITES
+    from icrl_bench.protocol.suites import DEFAULT_SUITES, UnknownSuiteError
 
     out = args.out
     try:
@@ -132,8 +133,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
         )
     except (AgentSpecError, AgentError, AgentProcessError, ExternalAgentError, EvaluationError, InvalidTaskError,
-            KeyError, ValueError) as e:  # fmt: skip
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+            SettingError, UnknownSuiteError) as e:  # user errors only: a bug elsewhere keeps its traceback  # fmt: skip
+        message = e
         print(f"\nerror: {message}", file=sys.stderr)
         details = getattr(e, "details", "") or getattr(e, "traceback_text", "")
         if args.debug and details:
@@ -353,6 +354,7 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
+    from icrl_bench.protocol.suites import UnknownSuiteError
     from icrl_bench.training.data import DataConfig, DatasetError, generate
 
     start = time.perf_counter()
@@ -360,7 +362,7 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
         config = DataConfig(n_maps=args.n_maps, suite=args.suite, learner=args.learner, episodes_per_map=args.episodes,
                             layout=args.layout, quality=args.quality, seed=args.seed)  # fmt: skip
         data = generate(config)
-    except (DatasetError, KeyError) as e:
+    except (DatasetError, UnknownSuiteError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

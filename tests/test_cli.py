@@ -2,6 +2,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from icrl_bench.cli import calibrate, main
 from icrl_bench.envs import ENV_SPECS
 
@@ -65,3 +67,20 @@ def test_every_option_of_every_command_has_a_help_line():
     options = list(walk(build_parser(), ["icrl-bench"]))
     assert len([1 for path, _ in options if path == "icrl-bench train llm"]) > 40
     assert [(path, a.option_strings or a.dest) for path, a in options if not a.help] == []
+
+
+def test_evaluate_reports_user_errors_in_one_line_but_lets_a_bug_keep_its_traceback(monkeypatch, capsys):
+    from icrl_bench import cli
+    from icrl_bench.protocol import evaluation
+
+    assert cli.main(["evaluate", "random", "--suites", "id,nope", "--no-progress"]) == 2
+    assert "error: unknown suite 'nope'; known suites: id," in capsys.readouterr().err
+    assert cli.main(["evaluate", "random", "--suites", "id", "--trials", "101", "--no-progress"]) == 2
+    assert "--trials must be between 1 and 100" in capsys.readouterr().err
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(evaluation, "evaluate", broken)
+    with pytest.raises(ValueError, match="an internal bug"):  # not "error: an internal bug", exit 2
+        cli.main(["evaluate", "random", "--suites", "id", "--no-progress", "--out", "/nonexistent/never-written"])

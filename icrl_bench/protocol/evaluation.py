@@ -23,7 +23,7 @@ from icrl_bench.protocol.metrics import SETTINGS as METRIC_SETTINGS
 from icrl_bench.protocol.metrics import suite_metrics
 from icrl_bench.protocol.records import TrialRecord
 from icrl_bench.protocol.results import SCHEMA_VERSION, atomic_write, format_table, write_results
-from icrl_bench.protocol.runner import ProtocolOptions
+from icrl_bench.protocol.runner import ProtocolOptions, SettingError
 from icrl_bench.protocol.suites import Suite, get_suite
 from icrl_bench.protocol.workers import close_agent, part_file, play, play_in_workers, split_jobs
 
@@ -77,7 +77,7 @@ def run_config(
         suite = _suite(name, task_entropy)
         n = suite.n_trials if trials is None else trials
         if not 1 <= n <= suite.n_trials:
-            raise ValueError(f"--trials must be between 1 and {suite.n_trials} for suite {name!r}, got {n}")
+            raise SettingError(f"--trials must be between 1 and {suite.n_trials} for suite {name!r}, got {n}")
         described[name] = {**suite.describe(), "change_after": suite.change_after, "trials": n}
     agent = {**recipe.to_dict(), "label": recipe.label}
     extra = {} if task_entropy is None else {"task_entropy": task_entropy}
@@ -265,10 +265,10 @@ def evaluate(
     results do not match the installed suites' hashes and cannot be submitted.
     """
     if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer of at least 1, got {workers!r}")
+        raise SettingError(f"workers must be an integer of at least 1, got {workers!r}")
     in_process = workers == 1 if in_process is None else in_process
     if in_process and workers != 1:
-        raise ValueError(f"in_process needs workers=1, got workers={workers}")
+        raise SettingError(f"in_process needs workers=1, got workers={workers}")
     options = options or ProtocolOptions()
     out = Path(out)
     config = run_config(recipe, suites, trials, seed, options, task_entropy)

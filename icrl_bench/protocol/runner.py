@@ -32,6 +32,10 @@ FORCED_EXPLORATION = ("none", "paper")
 MAX_STEP_TIMEOUT = 86_400.0
 
 
+class SettingError(ValueError):
+    """A protocol or evaluation setting that is out of range (a user's input); the message says the allowed values."""
+
+
 class AgentError(RuntimeError):
     """The agent failed (raised, returned an invalid action, was too slow, or its process died); the message names
     where. `details`: the agent's full traceback where there is one (``icrl-bench evaluate --debug`` prints it)."""
@@ -67,14 +71,14 @@ class ProtocolOptions:
 
     def __post_init__(self) -> None:
         if self.forced_exploration not in FORCED_EXPLORATION:
-            raise ValueError(f"forced_exploration must be one of {FORCED_EXPLORATION}, got {self.forced_exploration!r}")
+            raise SettingError(f"forced_exploration must be one of {FORCED_EXPLORATION}, got {self.forced_exploration!r}")
         if self.step_timeout is not None and not (0 < self.step_timeout <= MAX_STEP_TIMEOUT):
-            raise ValueError(f"step_timeout must be positive seconds up to {MAX_STEP_TIMEOUT:g} (a day), or None for no "
+            raise SettingError(f"step_timeout must be positive seconds up to {MAX_STEP_TIMEOUT:g} (a day), or None for no "
                              f"limit; got {self.step_timeout!r}")  # fmt: skip
         if self.on_invalid_action not in ("error", "random"):
-            raise ValueError(f"on_invalid_action must be 'error' or 'random', got {self.on_invalid_action!r}")
+            raise SettingError(f"on_invalid_action must be 'error' or 'random', got {self.on_invalid_action!r}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size!r}")
+            raise SettingError(f"batch_size must be at least 1, got {self.batch_size!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -153,10 +153,17 @@ def training_suite(name: str, n_trials: int = DEFAULT_TRIALS) -> Suite:
     return dataclasses.replace(suite, name=f"train-{name}", n_trials=n_trials, entropy=TRAIN_ENTROPY)
 
 
+class UnknownSuiteError(KeyError):
+    """A suite name that is not one of `SUITES`; the message lists the known ones."""
+
+    def __str__(self) -> str:  # KeyError would show the message quoted
+        return str(self.args[0]) if self.args else ""
+
+
 def get_suite(name: str) -> Suite:
     """The suite called `name`, or an error listing the known ones."""
     if name not in SUITES:
-        raise KeyError(f"unknown suite {name!r}; known suites: {', '.join(SUITES)}")
+        raise UnknownSuiteError(f"unknown suite {name!r}; known suites: {', '.join(SUITES)}")
     return SUITES[name]
 
 
