@@ -9,27 +9,9 @@ import os
 import sys
 from typing import Any, Sequence
 
-import numpy as np
-
-from icrl_bench.envs.dynamics import optimal_success_probability, random_success_probability
-from icrl_bench.envs.frozen_lake import make_source
-from icrl_bench.envs.registration import ENV_SPECS, source_kwargs
+from icrl_bench.envs.calibration import CALIBRATION_SEED, calibrate  # noqa: F401 - re-exported
+from icrl_bench.envs.registration import ENV_SPECS
 from icrl_bench.protocol.runner import SettingError
-
-# Seeds for the calibration maps: far from anything an evaluation suite will use.
-CALIBRATION_SEED = 20_251_125
-
-
-def calibrate(env_id: str, n_maps: int, seed: int = CALIBRATION_SEED) -> dict[str, float]:
-    """Exact random-policy and optimal success per episode, and mean shortest path, over `n_maps` maps of `env_id`."""
-    source = make_source(**source_kwargs(env_id))
-    rng = np.random.default_rng(seed)
-    tasks = [source.sample(rng) for _ in range(n_maps)]
-    return {
-        "random": float(np.mean([random_success_probability(t) for t in tasks])),
-        "optimal": float(np.mean([optimal_success_probability(t) for t in tasks])),
-        "shortest_path": float(np.mean([d for t in tasks for d in t.start_distances])),
-    }
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
@@ -152,49 +134,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-BASELINES = ("random", "qlearning", "explorer", "oracle")
-
-
-def baselines_markdown(results: dict[str, dict]) -> str:
-    """A markdown table: one row per suite, one column per agent, AUC with its 95% CI."""
-    agents = list(results)
-    suites = list(next(iter(results.values()))["summary"])
-    lines = ["| suite | " + " | ".join(agents) + " |", "|---|" + "---|" * len(agents)]
-    for suite in suites:
-        cells = []
-        for agent in agents:
-            auc = results[agent]["summary"][suite]["auc"]
-            cells.append(f"{auc['value']:.3f} [{auc['ci_low']:.3f}, {auc['ci_high']:.3f}]")
-        lines.append(f"| {suite} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def evaluate_baselines(out: str, trials: int | None, workers: int) -> dict[str, dict]:
-    """The four built-in baselines on every default suite, seed 0, into ``out/<name>``; their results."""
-    from icrl_bench.agents import AgentSpec
-    from icrl_bench.protocol.evaluation import evaluate
-    from icrl_bench.protocol.suites import DEFAULT_SUITES
-
-    # An existing folder is continued (an interrupted run completed, a finished one summarised again).
-    return {
-        name: evaluate(AgentSpec(name), DEFAULT_SUITES, f"{out}/{name}", trials, 0, workers=workers,
-                       resume=os.path.exists(f"{out}/{name}/run.json"), progress=sys.stderr.isatty())  # fmt: skip
-        for name in BASELINES
-    }
-
-
 def cmd_baselines(args: argparse.Namespace) -> int:
-    """Evaluate the built-in baselines on every suite; print the README table; optionally ship their curves."""
-    import json
-
-    from icrl_bench.protocol.results import BASELINE_CURVES
+    """Evaluate the built-in baselines on every suite; print the README table; optionally write their curves."""
+    from icrl_bench.protocol.baseline_runs import baselines_markdown, evaluate_baselines, write_curves
 
     results = evaluate_baselines(args.out, args.trials, args.workers)
     print(baselines_markdown(results))
     if args.write_curves:
-        curves = {a: {s: {"curve": m["curve"]} for s, m in r["summary"].items()} for a, r in results.items()}
-        BASELINE_CURVES.write_text(json.dumps(curves, indent=1) + "\n")
-        print(f"wrote {BASELINE_CURVES}")
+        print(f"wrote {write_curves(results, args.write_curves)}")
     return 0
 
 
@@ -326,6 +273,7 @@ def cmd_lb_add_baselines(args: argparse.Namespace) -> int:
     from icrl_bench.leaderboard.signing import SigningError, take_private_key
     from icrl_bench.leaderboard.submission import SubmissionError, submit
     from icrl_bench.leaderboard.verify import verify
+    from icrl_bench.protocol.baseline_runs import BASELINES, evaluate_baselines
 
     try:
         key = take_private_key(args.key_file)
@@ -550,7 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--out", default="results/baselines", help="folder for the four results folders")
     base.add_argument("--trials", type=int, default=None, help="trials per suite (default: all 100)")
     base.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    base.add_argument("--write-curves", action="store_true", help="ship the curves with the package (curves.png)")
+    base.add_argument("--write-curves", metavar="PATH",
+                      help="write the baselines' curves (what curves.png draws behind every agent) to PATH; "
+                           "maintainers: icrl_bench/protocol/baseline_curves.json of their checkout")  # fmt: skip
     base.set_defaults(func=cmd_baselines)
     sm = sub.add_parser("submit", help="validate results and add them to the leaderboard folder")
     sm.add_argument("results", help="results.json written by icrl-bench evaluate")

@@ -84,3 +84,17 @@ def test_evaluate_reports_user_errors_in_one_line_but_lets_a_bug_keep_its_traceb
     monkeypatch.setattr(evaluation, "evaluate", broken)
     with pytest.raises(ValueError, match="an internal bug"):  # not "error: an internal bug", exit 2
         cli.main(["evaluate", "random", "--suites", "id", "--no-progress", "--out", "/nonexistent/never-written"])
+
+
+def test_baselines_write_their_curves_only_where_asked(tmp_path, capsys):
+    import json
+
+    from icrl_bench.protocol.results import BASELINE_CURVES
+
+    shipped = BASELINE_CURVES.read_bytes()
+    target = tmp_path / "curves.json"
+    assert main(["baselines", "--trials", "1", "--out", str(tmp_path / "res"), "--write-curves", str(target)]) == 0
+    curves = json.loads(target.read_text())
+    assert set(curves) == {"random", "qlearning", "explorer", "oracle"} and len(curves["random"]["id"]["curve"]) == 30
+    assert BASELINE_CURVES.read_bytes() == shipped  # the installed package is never written
+    assert f"wrote {target}" in capsys.readouterr().out
