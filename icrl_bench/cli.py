@@ -339,7 +339,8 @@ def _dataclass_from(cls: Any, values: dict[str, Any], prefix: str = "") -> Any:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train an in-context learner by double DQN or distillation (resumable; see icrl_bench.training.dqn)."""
-    from icrl_bench.training.config import PRESETS, LLMConfig, ModelConfig, TrainConfig
+    from icrl_bench.protocol.suites import UnknownSuiteError
+    from icrl_bench.training.config import PRESETS, ConfigError, LLMConfig, ModelConfig, TrainConfig
     from icrl_bench.training.data import DatasetError
 
     dqn = _training_module()
@@ -357,7 +358,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                and k not in ("model", "llm", "network")},
         )  # fmt: skip
         path = dqn.train(cfg, resume=bool(args.resume), progress=not args.quiet)
-    except (DatasetError, FileExistsError, ValueError, ImportError) as e:
+    except (DatasetError, FileExistsError, ConfigError, UnknownSuiteError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"checkpoint: {path}; log: {path.parent / 'log.csv'}")

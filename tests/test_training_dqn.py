@@ -179,6 +179,8 @@ def test_cli_smoke_runs_of_both_trainers(data_file, tmp_path):
     assert main(["train", "distill", "--mode", "online", "--out", str(tmp_path / "x")] + small) == 2  # no teacher
     with pytest.raises(SystemExit):  # a DAgger teacher is not even offered to DQN
         main(["train", "dqn", "--mode", "online", "--teacher", "explorer", "--out", str(tmp_path / "x")] + small)
+    assert main(["train", "dqn", "--mode", "online", "--suite", "id,nope", "--out", str(tmp_path / "y")] + small) == 2
+    assert main(["train", "dqn", "--mode", "online", "--polyak", "2", "--out", str(tmp_path / "z")] + small) == 2
 
 
 def test_dagger_labels_are_the_teachers_actions_on_the_networks_own_states():

@@ -7,6 +7,10 @@ import dataclasses
 from typing import Any
 
 
+class ConfigError(ValueError):
+    """A run setting, model or file that cannot be used as asked (a user's input); the message says what to fix."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Size of the Q-network (defaults: the shipped reference models, 1.1M parameters, trainable on a CPU).
@@ -61,14 +65,14 @@ class LLMConfig:
         for name, value, allowed in (("adapter", self.adapter, ADAPTERS), ("precision", self.precision, PRECISIONS),
                                      ("text_format", self.text_format, ("auto", "llama3", "plain", "words"))):  # fmt: skip
             if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+                raise ConfigError(f"{name} must be one of {allowed}, got {value!r}")
         if self.q_offset != "auto":
             try:
                 float(self.q_offset)
             except ValueError:
-                raise ValueError(f"q_offset must be 'auto' or a number, got {self.q_offset!r}") from None
+                raise ConfigError(f"q_offset must be 'auto' or a number, got {self.q_offset!r}") from None
         if self.lora_rank < 1:
-            raise ValueError(f"lora_rank must be positive, got {self.lora_rank}")
+            raise ConfigError(f"lora_rank must be positive, got {self.lora_rank}")
 
 
 ADAPTERS = ("lora", "ia3", "none")
@@ -125,32 +129,32 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.network not in NETWORKS:
-            raise ValueError(f"network must be one of {NETWORKS}, got {self.network!r}")
+            raise ConfigError(f"network must be one of {NETWORKS}, got {self.network!r}")
         if self.network == "llm" and self.llm.adapter == "none":
-            raise ValueError("adapter 'none' has nothing to train: it is the prompted baseline (icrl-bench evaluate llm)")
+            raise ConfigError("adapter 'none' has nothing to train: it is the prompted baseline (icrl-bench evaluate llm)")
         for name, value, allowed in (("objective", self.objective, OBJECTIVES), ("mode", self.mode, MODES),
                                      ("loss", self.loss, ("huber", "paper"))):  # fmt: skip
             if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+                raise ConfigError(f"{name} must be one of {allowed}, got {value!r}")
         if not 0 < self.polyak <= 1:
-            raise ValueError(f"polyak must be in (0, 1], got {self.polyak!r}")
+            raise ConfigError(f"polyak must be in (0, 1], got {self.polyak!r}")
         if self.mode != "online" and not self.data:
-            raise ValueError(f"mode {self.mode!r} needs a dataset (--data)")
+            raise ConfigError(f"mode {self.mode!r} needs a dataset (--data)")
         if self.objective == "distill" and self.mode != "offline" and not self.teacher:
-            raise ValueError("distillation online or hybrid needs a --teacher to label the network's trials (e.g. explorer)")
+            raise ConfigError("distillation online or hybrid needs a --teacher to label the network's trials (e.g. explorer)")
         if self.teacher:
             from icrl_bench.baselines import BUILTIN_AGENTS
 
             if self.objective != "distill" or self.teacher not in BUILTIN_AGENTS or self.teacher == "oracle":
-                raise ValueError(f"--teacher is for distillation, one of random, qlearning, explorer; got {self.teacher!r}")
+                raise ConfigError(f"--teacher is for distillation, one of random, qlearning, explorer; got {self.teacher!r}")
         if self.relabel and (self.network != "compact" or not 4 <= self.relabel <= self.model.n_obs):
-            raise ValueError(f"relabel={self.relabel}: give a symbol count of at least the largest map's tiles and at most "
+            raise ConfigError(f"relabel={self.relabel}: give a symbol count of at least the largest map's tiles and at most "
                              f"the model's n_obs ({self.model.n_obs}), for a compact network (0: off)")  # fmt: skip
         if not 0 <= self.data_fraction <= 1 or not 0 <= self.epsilon <= 1:
-            raise ValueError("data_fraction and epsilon must lie in [0, 1]")
+            raise ConfigError("data_fraction and epsilon must lie in [0, 1]")
         if min(self.steps, self.batch_size, self.max_positions, self.rollout_trials, self.rollout_every,
                self.replay_size, self.online_episodes + 1) < 1:  # fmt: skip
-            raise ValueError("steps, batch_size, max_positions and the online sizes must be positive (online_episodes: 0 "
+            raise ConfigError("steps, batch_size, max_positions and the online sizes must be positive (online_episodes: 0 "
                              "for each suite's own)")
 
     def to_dict(self) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from icrl_bench.protocol.evaluation import ProgressBar
 from icrl_bench.protocol.suites import get_suite
 from icrl_bench.training.config import (  # noqa: F401 - re-exported
     EVAL_TRIALS_FROM,
+    ConfigError,
     LOG_COLUMNS,
     MODES,
     OBJECTIVES,
@@ -384,7 +385,7 @@ class _State:
         theirs.setdefault("llm", mine["llm"])  # checkpoints from before text networks
         if mine != theirs:
             changed = sorted(k for k in mine if theirs.get(k) != mine[k])
-            raise ValueError(f"{path} was made with other settings ({', '.join(changed)}); resume with the same ones")
+            raise ConfigError(f"{path} was made with other settings ({', '.join(changed)}); resume with the same ones")
         self.learner.load_weights(state)
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])

@@ -36,7 +36,7 @@ from torch import nn
 
 from icrl_bench.envs.task import Transition
 from icrl_bench.envs.text import LLAMA3_SPECIAL_TOKENS, TEXT_FORMATS, TextFormat
-from icrl_bench.training.config import SHORT_MODELS, LLMConfig
+from icrl_bench.training.config import SHORT_MODELS, ConfigError, LLMConfig
 from icrl_bench.training.kv import use_grouped_attention
 
 Q_HEAD_FILE = "q_head.json"
@@ -64,7 +64,7 @@ def load_causal_lm(name: str, gguf_file: str = "", dtype: torch.dtype = torch.fl
         tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
     except OSError as e:
-        raise ValueError(f"cannot load model {name!r} ({path}{', ' + gguf if gguf else ''}): {e}") from None
+        raise ConfigError(f"cannot load model {name!r} ({path}{', ' + gguf if gguf else ''}): {e}") from None
     return model, tokenizer
 
 
@@ -82,11 +82,11 @@ def action_token_ids(fmt: TextFormat, tokenizer: Any) -> list[int]:
     for word in fmt.action_words:
         tokens = tokenizer.encode(word, add_special_tokens=False)
         if len(tokens) != 1:
-            raise ValueError(f"the action word {word!r} of format {fmt.name!r} is {len(tokens)} tokens {tokens} in "
+            raise ConfigError(f"the action word {word!r} of format {fmt.name!r} is {len(tokens)} tokens {tokens} in "
                              "this tokenizer; Q is read from one token per action: choose another --text-format")  # fmt: skip
         ids.append(tokens[0])
     if len(set(ids)) != 4:
-        raise ValueError(f"the action words of format {fmt.name!r} share tokens {ids} in this tokenizer")
+        raise ConfigError(f"the action words of format {fmt.name!r} share tokens {ids} in this tokenizer")
     return ids
 
 
@@ -135,7 +135,7 @@ class TextQNetwork(nn.Module):
                     t.data.copy_(p.data)
                     self.pairs.append((p, t))
             if not self.pairs:
-                raise ValueError(f"adapter {config.adapter} found none of the modules {peft_config.target_modules}")
+                raise ConfigError(f"adapter {config.adapter} found none of the modules {peft_config.target_modules}")
         elif adapter != "none":
             import peft
 
@@ -300,7 +300,7 @@ class TextQNetwork(nn.Module):
         saved = state.get("adapters", {})
         wanted = {k for k in params if any(x in ("online", "target") for x in k.split("."))}
         if wanted != set(saved):
-            raise ValueError(f"the checkpoint's adapter weights do not match this model's ({len(saved)} saved, "
+            raise ConfigError(f"the checkpoint's adapter weights do not match this model's ({len(saved)} saved, "
                              f"{len(wanted)} expected): resume with the same model and adapter settings")  # fmt: skip
         with torch.no_grad():
             for name, value in saved.items():
@@ -347,7 +347,7 @@ def read_q_head(folder: str | Path) -> dict[str, Any]:
         head = json.loads(path.read_text())
         head["format"], float(head["q_offset"])
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{folder} is not an icrl-bench adapter folder ({Q_HEAD_FILE}: {type(e).__name__}: {e}); "
+        raise ConfigError(f"{folder} is not an icrl-bench adapter folder ({Q_HEAD_FILE}: {type(e).__name__}: {e}); "
                          "train one with `icrl-bench train llm`") from None  # fmt: skip
     return head
 
@@ -394,7 +394,7 @@ def llm_agent(model: str = "smollm2-135m", adapter: str = "none", gguf_file: str
     if threads:
         torch.set_num_threads(int(threads))
     if adapter not in ("none", None) and not Path(adapter).is_dir():
-        raise ValueError(f"adapter {adapter!r} is not a folder: pass one written by `icrl-bench train llm`, or none")
+        raise ConfigError(f"adapter {adapter!r} is not a folder: pass one written by `icrl-bench train llm`, or none")
     base = model
     if adapter not in ("none", None):
         head = read_q_head(adapter)
