@@ -187,3 +187,31 @@ def test_make_accepts_generator_kwargs_and_rejects_unknown_ones():
     assert paper.unwrapped.task.max_steps == 7 and paper.unwrapped.task.rows[0] == "HHFF"
     with pytest.raises(ValueError, match=r"p_hole must be a number in \[0, 1\]"):
         gym.make("ICRLFrozenLake-v0", p_hole=-1)
+
+
+def test_a_training_env_can_exclude_maps_and_draws_the_rest_in_the_same_order():
+    import pickle
+
+    from icrl_bench.envs import MapGenerator
+    from icrl_bench.envs.frozen_lake import make_source
+    from icrl_bench.envs.schedule import task_rng
+
+    base = MapGenerator().stream(task_rng(3))
+    first = [next(base) for _ in range(300)]
+    banned = frozenset(t.map_id for t in first[:50])
+    kept = [t for t in first if t.map_id not in banned]
+    assert 0 < len(kept) < 300
+    stream = make_source(exclude_maps=banned).stream(task_rng(3))
+    assert [next(stream).task_id for _ in kept] == [t.task_id for t in kept]
+    env = gym.make("ICRLFrozenLake-v0", exclude_maps=banned, change_every=2)  # changes draw from it too
+    env.reset(seed=3)
+    seen = set()
+    for _ in range(200):
+        seen.add(env.unwrapped.task.map_id)
+        env.reset(options={"new_task": True} if len(seen) % 3 else None)
+    assert seen and not seen & banned
+    assert pickle.loads(pickle.dumps(env.unwrapped)).source.banned == banned  # checkpoints pickle envs
+    with pytest.raises(TypeError, match="not to a fixed task"):
+        make_source(task="SFG", exclude_maps=banned)
+    with pytest.raises(TypeError, match="map ids"):
+        make_source(exclude_maps={1, 2})

@@ -82,3 +82,21 @@ def test_advantages_never_bootstrap_across_a_trials_end():
             expected = reward[t, e] + 0.5 * following - value[t, e]
             assert abs(adv[t, e] - expected) < 1e-5
     assert done.any()  # some trial of 3 episodes ended within 16 steps of 8 envs
+
+
+def test_a_mixture_of_bases_trains_and_never_draws_an_evaluation_map(tmp_path):
+    from icrl_bench.envs.trial import TrialMixVectorEnv
+    from icrl_bench.protocol.suites import evaluation_map_ids
+    from icrl_bench.training.rl2 import RL2RunError, make_env
+
+    config = dataclasses.replace(TINY, out=str(tmp_path / "mix"), base="ICRLFrozenLake-v0,ICRLFrozenLakeNonStationary-v0:6")
+    env = make_env(config)
+    assert isinstance(env, TrialMixVectorEnv) and env.episodes_per_env.tolist() == [3] * 4 + [6] * 4
+    for part in env.parts:
+        assert part.env.source.banned == evaluation_map_ids()
+    run = train(config, progress=False)
+    assert len((run / "log.csv").read_text().splitlines()) == 1 + 4
+    with pytest.raises(RL2RunError, match="ID:EPISODES"):
+        make_env(dataclasses.replace(config, base="ICRLFrozenLake-v0:x"))
+    with pytest.raises(RL2RunError, match="fixed stitching task"):
+        make_env(dataclasses.replace(config, base="ICRLFrozenLakeStitchingPaper-v0"))

@@ -149,3 +149,28 @@ def test_a_returned_terminated_array_is_the_callers_and_a_masked_reset_starts_ne
     np.testing.assert_array_equal(done, kept)  # the env never writes into what it returned
     assert (info["trial_episode"][done] == 0).all() and (fresh[done, env.tiles :].sum(1) == 0).all()
 
+
+
+def test_a_mixture_of_trial_envs_plays_exactly_as_its_parts_side_by_side():
+    from icrl_bench.envs.trial import TrialMixVectorEnv
+
+    def parts():
+        return (TrialEpisodeVectorEnv(3, n_episodes=2, tiles=100),
+                TrialEpisodeVectorEnv(2, base="ICRLFrozenLakeNonStationary-v0", n_episodes=4, tiles=100))  # fmt: skip
+
+    mix = TrialMixVectorEnv(parts())
+    alone = parts()
+    np.testing.assert_array_equal(mix.reset(seed=5)[0], np.concatenate([alone[0].reset(seed=5)[0],
+                                                                          alone[1].reset(seed=8)[0]]))  # fmt: skip
+    rng = np.random.default_rng(0)
+    ended = 0
+    for _ in range(400):
+        actions = rng.integers(0, 4, 5)
+        out = mix.step(actions)
+        single = [alone[0].step(actions[:3]), alone[1].step(actions[3:])]
+        for k in range(4):
+            np.testing.assert_array_equal(out[k], np.concatenate([single[0][k], single[1][k]]))
+        ended += int(out[2].sum())
+    assert ended > 5 and mix.episodes_per_env.tolist() == [2, 2, 2, 4, 4]
+    with pytest.raises(ValueError, match="same observation width"):
+        TrialMixVectorEnv([TrialEpisodeVectorEnv(1), TrialEpisodeVectorEnv(1, tiles=100)])

@@ -13,7 +13,7 @@ from gymnasium import spaces
 from icrl_bench.envs.dynamics import FROZEN, GOAL, TaskTables, compile_task
 from icrl_bench.envs.generator import MAX_MAP_SIZE, MapGenerator, check_flag
 from icrl_bench.envs.rendering import MapPainter, render_ansi
-from icrl_bench.envs.schedule import EpisodeStart, FixedTask, TaskSchedule, TaskSource
+from icrl_bench.envs.schedule import EpisodeStart, ExcludingSource, FixedTask, TaskSchedule, TaskSource
 from icrl_bench.envs.stitching import StitchingGenerator
 from icrl_bench.envs.task import ACTION_NAMES, InvalidTaskError, TaskSpec
 
@@ -53,11 +53,20 @@ def task_seed(env: gym.Env) -> int:
     return seed if seed >= 0 else int(env.np_random.integers(2**63))
 
 
-def make_source(task: TaskSpec | dict | str | None = None, stitching: bool = False, **generator_kwargs: Any) -> TaskSource:
+def make_source(task: TaskSpec | dict | str | None = None, stitching: bool = False,
+                exclude_maps: frozenset[str] | None = None, **generator_kwargs: Any) -> TaskSource:  # fmt: skip
     """The task source an environment draws from: a fixed task, stitching tasks, or paper-style maps.
 
-    A fixed task accepts only ``max_steps`` (it replaces the task's own step limit).
+    A fixed task accepts only ``max_steps`` (it replaces the task's own step limit). ``exclude_maps``: map ids
+    (`TaskSpec.map_id`) never drawn, e.g. ``icrl_bench.protocol.evaluation_map_ids()`` for a training env.
     """
+    if exclude_maps is not None:
+        if task is not None:
+            raise TypeError("exclude_maps applies to drawn maps, not to a fixed task")
+        banned = frozenset(exclude_maps)
+        if not all(isinstance(m, str) for m in banned):
+            raise TypeError("exclude_maps must be map ids (strings, TaskSpec.map_id)")
+        return ExcludingSource(make_source(None, stitching, **generator_kwargs), banned)
     stitching = check_flag("stitching", stitching)
     if task is not None:
         spec = as_task(task)

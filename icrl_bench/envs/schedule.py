@@ -152,6 +152,46 @@ class _Samples:
         return self.source.sample(self.rng)
 
 
+class _Excluding:
+    """A picklable iterator of another stream's tasks whose map is not banned (order kept)."""
+
+    def __init__(self, inner: Iterator[TaskSpec], banned: frozenset[str]) -> None:
+        self.inner, self.banned = inner, banned
+
+    def __iter__(self) -> _Excluding:
+        return self
+
+    def __next__(self) -> TaskSpec:
+        while True:
+            task = next(self.inner)
+            if task.map_id not in self.banned:
+                return task
+
+
+@dataclasses.dataclass(frozen=True)
+class ExcludingSource:
+    """A source's tasks without the maps in `banned` (by `map_id`), in the source's order otherwise: how a training
+    env is kept disjoint from the evaluation suites' maps (``make_source(..., exclude_maps=...)``)."""
+
+    source: Any
+    banned: frozenset[str]
+
+    @property
+    def max_height(self) -> int:
+        return self.source.max_height
+
+    @property
+    def max_width(self) -> int:
+        return self.source.max_width
+
+    def stream(self, rng: RngLike = None) -> _Excluding:
+        inner = self.source.stream(rng) if hasattr(self.source, "stream") else _Samples(self.source, as_rng(rng))
+        return _Excluding(inner, self.banned)
+
+    def sample(self, rng: RngLike = None) -> TaskSpec:
+        return next(self.stream(rng))
+
+
 class TaskSchedule:
     """Draws and changes the task of one environment (one per sub-env in the vector env).
 

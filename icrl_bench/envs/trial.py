@@ -209,3 +209,63 @@ def make_trial_vector_env(num_envs: int, base: str = DEFAULT_BASE, n_episodes: i
                           render_mode: str | None = None, **kwargs: Any) -> TrialEpisodeVectorEnv:  # fmt: skip
     """The vector entry point of ``ICRLFrozenLakeTrial-v0``."""
     return TrialEpisodeVectorEnv(num_envs, base, n_episodes, tiles, render_mode, **kwargs)
+
+
+class TrialMixVectorEnv(VectorEnv):
+    """Several `TrialEpisodeVectorEnv`s side by side as one vector env: a training mixture of distributions
+    (in-distribution, non-stationary, larger maps, ...). The sub-envs of part k follow those of part k-1; an int
+    seed ``s`` seeds sub-env i with ``s + i`` as in one env. Every part must give observations of one width (the
+    same ``tiles``); each keeps its own ``n_episodes`` (``episodes_per_env`` lists them). Infos carry the
+    ``inner_*`` entries and any other entry that every part returned."""
+
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(self, parts: Sequence[TrialEpisodeVectorEnv]) -> None:
+        if not parts:
+            raise ValueError("a mixture needs at least one part")
+        if len({p.single_observation_space.shape for p in parts}) != 1:
+            raise ValueError("every part of a mixture needs the same observation width: make them with one tiles=")
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0] + [p.num_envs for p in self.parts])
+        self.num_envs = int(self.offsets[-1])
+        self.tiles = self.parts[0].tiles
+        self.single_observation_space = self.parts[0].single_observation_space
+        self.single_action_space = spaces.Discrete(4)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.episodes_per_env = np.concatenate([np.full(p.num_envs, p.n_episodes) for p in self.parts])
+
+    def _slices(self) -> list[slice]:
+        return [slice(int(a), int(b)) for a, b in zip(self.offsets[:-1], self.offsets[1:])]
+
+    def reset(self, *, seed: int | Sequence[int | None] | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:  # fmt: skip
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        outs = []
+        for part, where in zip(self.parts, self._slices()):
+            part_options = dict(options)
+            if mask is not None:
+                part_options["reset_mask"] = np.asarray(mask)[where]
+                if not part_options["reset_mask"].any():  # nothing to reset here
+                    outs.append((part._last.copy(), {"inner_episode": part._episode.copy()}))
+                    continue
+            part_seed = seed if seed is None else (seed + where.start if isinstance(seed, int) else list(seed)[where])
+            outs.append(part.reset(seed=part_seed, options=part_options))
+        return np.concatenate([o for o, _ in outs]), _concat_infos([i for _, i in outs])
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        actions = np.asarray(actions)
+        outs = [part.step(actions[where]) for part, where in zip(self.parts, self._slices())]
+        obs, rewards, terminated, truncated = (np.concatenate([o[k] for o in outs]) for k in range(4))
+        return obs, rewards, terminated, truncated, _concat_infos([o[4] for o in outs])
+
+    def close_extras(self, **kwargs: Any) -> None:
+        for part in self.parts:
+            part.close()
+
+
+def _concat_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = set.intersection(*(set(i) for i in infos))
+    return {k: np.concatenate([np.asarray(i[k]) for i in infos]) for k in sorted(keys)
+            if all(np.ndim(i[k]) == 1 for i in infos)}  # fmt: skip

@@ -285,7 +285,8 @@ class RL2Config:
 
 RL2_HELP = {
     "out": "run folder: log.csv, checkpoint.pt, policy.pt, best.pt, config.json",
-    "base": "the trial env's base id (ICRLFrozenLake-v0, ...): the map distribution it trains on",
+    "base": "the trial env's base id (ICRLFrozenLake-v0, ...), or a mixture ID,ID:EPISODES,... whose parts share the "
+            "envs evenly (ICRLFrozenLakeNonStationary-v0:60 sees its change); evaluation maps are never drawn",
     "n_episodes": "inner episodes per trial",
     "tiles": "tile symbols the policy reads (at least the largest map it will play; ood-xl has 100)",
     "relabel": "map tiles to symbols by a fresh random injection every trial",

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from icrl_bench.baselines.recurrent import TrialPolicyAgent
-from icrl_bench.envs.trial import TrialEpisodeVectorEnv
+from icrl_bench.envs.trial import TrialEpisodeVectorEnv, TrialMixVectorEnv
 from icrl_bench.protocol.agent import TrialInfo
 from icrl_bench.training.config import RL2_HELP, RL2Config  # noqa: F401 - re-exported
 
@@ -87,8 +87,34 @@ def relabeled(obs: np.ndarray, symbols: np.ndarray | None, tiles: int) -> np.nda
     return out
 
 
-def make_env(config: RL2Config) -> TrialEpisodeVectorEnv:
-    return TrialEpisodeVectorEnv(config.num_envs, base=config.base, n_episodes=config.n_episodes, tiles=config.tiles)
+def bases(config: RL2Config) -> list[tuple[str, int]]:
+    """(base id, episodes per trial) of each part of `config.base`: ``"ICRLFrozenLake-v0"`` or a mixture such as
+    ``"ICRLFrozenLake-v0,ICRLFrozenLakeNonStationary-v0:60"`` (``:N`` overrides `n_episodes`)."""
+    out = []
+    for item in config.base.split(","):
+        name, _, episodes = item.strip().partition(":")
+        if episodes and not episodes.isdigit():
+            raise RL2RunError(f"base {item!r}: write ID or ID:EPISODES, e.g. ICRLFrozenLakeNonStationary-v0:60")
+        out.append((name, int(episodes) if episodes else config.n_episodes))
+    return out
+
+
+def make_env(config: RL2Config) -> TrialEpisodeVectorEnv | TrialMixVectorEnv:
+    """The training env: the trial env of each base (the sub-envs split evenly), never drawing a map of an
+    evaluation suite (`evaluation_map_ids`: training and evaluation maps stay disjoint)."""
+    from icrl_bench.envs.registration import ENV_SPECS
+    from icrl_bench.protocol.suites import evaluation_map_ids
+
+    parts = bases(config)
+    for name, _ in parts:
+        if name not in ENV_SPECS or "task" in ENV_SPECS[name][0]:
+            raise RL2RunError(f"base {name!r}: use a registered id that draws its maps ({', '.join(ENV_SPECS)}; not "
+                              "the paper's fixed stitching task)")  # fmt: skip
+    banned = evaluation_map_ids()
+    sizes = [config.num_envs // len(parts) + (k < config.num_envs % len(parts)) for k in range(len(parts))]
+    envs = [TrialEpisodeVectorEnv(size, base=name, n_episodes=episodes, tiles=config.tiles, exclude_maps=banned)
+            for (name, episodes), size in zip(parts, sizes)]  # fmt: skip
+    return envs[0] if len(envs) == 1 else TrialMixVectorEnv(envs)
 
 
 class _Run:
@@ -110,6 +136,7 @@ class _Run:
         self.start = np.ones(config.num_envs, bool)
         self.h = self.policy.initial(config.num_envs)
         self.trial_return = np.zeros(config.num_envs)  # successes so far in each env's current trial
+        self.episodes = getattr(self.env, "episodes_per_env", np.full(config.num_envs, config.n_episodes))
 
     def _draw(self, n: int) -> np.ndarray:
         return np.stack([self.rng.permutation(self.config.tiles) for _ in range(n)])
@@ -146,7 +173,7 @@ class _Run:
                 obs, reward, done, _, _ = self.env.step(action.numpy())
                 self.trial_return += reward
                 if done.any():  # a new trial at once, on a fresh map, with fresh symbols
-                    finished += (self.trial_return[done] / c.n_episodes).tolist()
+                    finished += (self.trial_return[done] / self.episodes[done]).tolist()
                     self.trial_return[done] = 0.0
                     fresh, _ = self.env.reset(options={"reset_mask": done})
                     obs[done] = fresh[done]
@@ -213,7 +240,8 @@ def quick_eval(policy: RL2Policy, config: RL2Config) -> float:
     from icrl_bench.training.config import EVAL_TRIALS_FROM
     from icrl_bench.training.dqn import fresh_trials
 
-    suite_name = {"ICRLFrozenLake-v0": "id", "ICRLFrozenLakeLarge-v0": "ood-large"}.get(config.base, "id")
+    first = bases(config)[0][0]
+    suite_name = {"ICRLFrozenLake-v0": "id", "ICRLFrozenLakeLarge-v0": "ood-large"}.get(first, "id")
     trials, _ = fresh_trials(suite_name, EVAL_TRIALS_FROM, config.eval_trials)
     suite = dc.replace(training_suite(suite_name), n_episodes=config.n_episodes, n_trials=0)
     agent = RL2Agent(policy, config.tiles, config.relabel)
