@@ -91,6 +91,37 @@ def main() -> None:
     rate = statistics.median(maps_per_second(int(20_000 * scale), next(counter)) for _ in range(repeats))
     print(f"map generator {rate:12,.0f} valid ID maps/s on one core                          (target >= 20,000)")
 
+    # Task switching (issue 12): a fresh task per sub-env at reset, and a new task every episode.
+    n = 4096 if not args.quick else 512
+    alone, batched = median_of(repeats, lambda: reset_seconds(n, False), lambda: reset_seconds(n, True))
+    print(f"reset(seed=0) of {n} sub-envs: batched validity check {batched * 1000:8.0f} ms   one stream at a time "
+          f"{alone * 1000:8.0f} ms   ratio {alone / batched:5.2f}  (target: under 50 ms)")  # fmt: skip
+    switching = gym.make_vec("ICRLFrozenLake-v0", num_envs=1024, vectorization_mode="vector_entry_point",
+                             episodes_per_task=1)  # fmt: skip
+    keeping = gym.make_vec("ICRLFrozenLake-v0", num_envs=1024, vectorization_mode="vector_entry_point")
+    switching.reset(seed=0)
+    keeping.reset(seed=0)
+    ours, ref = median_of(repeats, lambda: vector_steps_per_second(switching, int(300 * scale)),
+                          lambda: vector_steps_per_second(keeping, int(300 * scale)))  # fmt: skip
+    print(f"task switching episodes_per_task=1 {ours:12,.0f} steps/s   same task {ref:12,.0f} steps/s   ratio "
+          f"{ours / ref:5.3f}  (target >= 0.25, or 1M steps/s; 1,024 sub-envs)")  # fmt: skip
+
+
+def reset_seconds(n: int, batched: bool) -> float:
+    """reset(seed=0) of `n` sub-envs, the new trials' first blocks checked in one batch or stream by stream."""
+    import icrl_bench.envs.vector as vector
+
+    env = gym.make_vec("ICRLFrozenLake-v0", num_envs=n, vectorization_mode="vector_entry_point")
+    original = vector.prefill
+    if not batched:
+        vector.prefill = lambda streams: None
+    try:
+        start = time.perf_counter()
+        env.reset(seed=0)
+        return time.perf_counter() - start
+    finally:
+        vector.prefill = original
+
 
 if __name__ == "__main__":
     main()

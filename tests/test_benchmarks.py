@@ -17,10 +17,12 @@ def test_env_throughput_quick_run_prints_all_three_measurements():
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 5
     assert re.search(r"single env .* ratio +\d+\.\d+", lines[0])
     assert re.search(r"batched env .* ratio +\d+\.\d+", lines[1])
     assert re.search(r"map generator +[\d,]+ valid ID maps/s", lines[2])
+    assert re.search(r"reset\(seed=0\) of 512 sub-envs: batched .* ratio +\d+\.\d+", lines[3])
+    assert re.search(r"task switching episodes_per_task=1 +[\d,]+ steps/s .* ratio +\d+\.\d+", lines[4])
 
 
 def test_llm_dqn_step_tiny_run_prints_the_three_ratios():

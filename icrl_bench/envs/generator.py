@@ -111,6 +111,31 @@ class TaskStream:
         return self.pending.popleft()
 
 
+def prefill(streams: Sequence[Any]) -> None:
+    """Give each empty `TaskStream` among `streams` its next block of tasks, checking the candidates of all of
+    them in one batched validity test (the BFS), not stream by stream: the same tasks in the same order as each
+    stream finds alone (each draws its own candidates from its own generator; a map's validity does not depend
+    on the others in a batch). What makes resetting thousands of sub-envs at once cheap. A stream whose block
+    holds no valid map simply draws on when it is next asked (its give-up budget counts from there)."""
+    groups: dict[int, list[TaskStream]] = {}
+    for stream in streams:
+        stream = getattr(stream, "inner", stream)  # a stream that skips excluded maps wraps a TaskStream
+        if isinstance(stream, TaskStream) and not stream.pending:
+            groups.setdefault(id(stream.generator), []).append(stream)
+    for group in groups.values():
+        generator = group[0].generator
+        if len({id(s) for s in group}) != len(group):
+            raise ValueError("prefill got the same stream twice")
+        draws = [generator._draw_block(s.rng, s.block) for s in group]
+        tiles = np.concatenate([d[0] for d in draws])
+        accepted, dists, _, _ = generator._accept(tiles)
+        starts = np.cumsum([0] + [len(d[0]) for d in draws])
+        for k, (stream, (own, heights, widths, perms)) in enumerate(zip(group, draws)):
+            mine = (accepted >= starts[k]) & (accepted < starts[k + 1])
+            stream.pending.extend(generator._tasks(accepted[mine] - starts[k], dists[mine], own, heights, widths, perms))
+            stream.block = min(2 * stream.block, generator._largest_block)
+
+
 class SizeRanges:
     """Mixin for sources with `height` and `width` (low, high) ranges: the largest map they draw."""
 
@@ -218,6 +243,11 @@ class MapGenerator(SizeRanges):
         or goal, a start too close to a goal, a start cut off from every goal) and the tile operations spent."""
         tiles, heights, widths, perms = self._draw_block(rng, block)
         accepted, dists, rejected, work = self._accept(tiles)
+        return self._tasks(accepted, dists, tiles, heights, widths, perms), rejected, work
+
+    def _tasks(self, accepted: np.ndarray, dists: np.ndarray, tiles: np.ndarray, heights: np.ndarray,
+               widths: np.ndarray, perms: np.ndarray | None) -> list[TaskSpec]:  # fmt: skip
+        """The tasks of the accepted candidates (indices into one block), with their goal-distance grids."""
         out = []
         for b, dist in zip(accepted, dists):
             h, w = int(heights[b]), int(widths[b])
@@ -229,7 +259,7 @@ class MapGenerator(SizeRanges):
             task.__dict__["goal_distances"] = tuple(None if d == _INF_INT else d for d in dist[:h, :w].ravel().tolist())
             TaskSpec.__init__(task, rows, self.success_rate, perm, self.max_steps)
             out.append(task)
-        return out, rejected, work
+        return out
 
     def _draw_block(
         self, rng: np.random.Generator, n: int

@@ -247,14 +247,18 @@ class TaskSchedule:
         self.rng = task_rng(seed)
         self._draws = None
 
-    def _draw(self) -> TaskSpec:
+    def draws(self) -> Iterator[TaskSpec]:
+        """The task stream of this seed (made on first use; `generator.prefill` fills many at once)."""
         # One persistent stream per seed: a MapGenerator keeps its block of candidates between draws.
         if self._draws is None:
             assert self.rng is not None
             rng = self.rng
             stream = getattr(self.source, "stream", None)
             self._draws = stream(rng) if stream is not None else _Samples(self.source, rng)
-        return next(self._draws)
+        return self._draws
+
+    def _draw(self) -> TaskSpec:
+        return next(self.draws())
 
     def events(self, next_episode: Any) -> tuple[Any, Any]:
         """(starts a new trial, changes the task) for trial-episode index `next_episode` (int or int array)."""

@@ -18,6 +18,7 @@ from gymnasium.vector.utils import batch_space
 
 from icrl_bench.envs.dynamics import FROZEN, GOAL, compile_task
 from icrl_bench.envs.frozen_lake import RESET_OPTIONS, fitting_task, make_source, new_task_option
+from icrl_bench.envs.generator import prefill
 from icrl_bench.envs.rendering import MapPainter, render_ansi
 from icrl_bench.envs.schedule import TaskSchedule
 from icrl_bench.envs.task import TaskSpec
@@ -158,6 +159,10 @@ class ICRLFrozenLakeVectorEnv(VectorEnv):
         new_trial = new_trial | new_task | (self._trial_episode[idx] < 0)
         if forced is not None:
             new_trial = new_trial | np.array([t is not None for t in forced], dtype=bool)
+        drawing = new_trial if forced is None else new_trial & np.array([t is None for t in forced], dtype=bool)
+        # The new trials' tasks: their streams' next blocks checked in one batched test, not one by one (the
+        # same tasks; only streams that draw now are touched, for a stream shares its rng with the changes).
+        prefill([self.schedules[int(idx[j])].draws() for j in np.flatnonzero(drawing)])
         demos: dict[int, Any] = {}
         for j in np.flatnonzero(new_trial | change):
             i = int(idx[j])
