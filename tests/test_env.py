@@ -215,3 +215,17 @@ def test_a_training_env_can_exclude_maps_and_draws_the_rest_in_the_same_order():
         make_source(task="SFG", exclude_maps=banned)
     with pytest.raises(TypeError, match="map ids"):
         make_source(exclude_maps={1, 2})
+
+
+def test_compiled_moves_equal_the_tasks_own_move_rule_on_maps_of_every_shape():
+    from icrl_bench.envs import MapGenerator
+    from icrl_bench.envs.dynamics import compile_task
+    from icrl_bench.envs.task import TaskSpec
+
+    tasks = MapGenerator(height=(1, 7), width=(2, 9), p_goal=0.3, min_hops=1).sample_many(60, 0)
+    tasks.append(TaskSpec(rows=("SG",)))
+    assert len({(t.nrow, t.ncol) for t in tasks}) > 10
+    for task in tasks:
+        table = compile_task(task).next_tile
+        assert table == tuple(tuple(task.move(s, d) for d in range(4)) for s in range(task.n_tiles))
+        assert all(type(x) is int for row in table for x in row)

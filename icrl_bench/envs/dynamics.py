@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from icrl_bench.envs.task import TaskSpec
+from icrl_bench.envs.task import MOVES, TaskSpec
 
 FROZEN, HOLE, GOAL = 0, 1, 2  # tile kinds; start tiles are FROZEN
 
@@ -53,12 +53,20 @@ class TaskTables:
         return (d - 1) % 4  # argmax over all-False picks index 0, as Gymnasium's categorical_sample
 
 
+@lru_cache(maxsize=1024)
+def _moves(nrow: int, ncol: int) -> tuple[tuple[int, ...], ...]:
+    """Where each direction leads from each tile of an `nrow` x `ncol` map (walls keep you in place)."""
+    r, c = np.divmod(np.arange(nrow * ncol), ncol)
+    moved = [np.clip(r + dr, 0, nrow - 1) * ncol + np.clip(c + dc, 0, ncol - 1) for dr, dc in MOVES]
+    return tuple(map(tuple, np.stack(moved, 1).tolist()))
+
+
 @lru_cache(maxsize=8192)
 def compile_task(task: TaskSpec) -> TaskTables:
     """The transition tables of `task` (cached: tasks are immutable)."""
     kinds = {"S": FROZEN, "F": FROZEN, "H": HOLE, "G": GOAL}
     kind = tuple(kinds[t] for t in "".join(task.rows))
-    next_tile = tuple(tuple(task.move(s, d) for d in range(4)) for s in range(task.n_tiles))
+    next_tile = _moves(task.nrow, task.ncol)  # = task.move(s, d): one table per map shape (tested)
     is_start = np.array([t == "S" for t in "".join(task.rows)], dtype=np.float64)
     p_start = is_start / is_start.sum()
     cdf_all = np.cumsum(p_start)
