@@ -116,8 +116,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     except (AgentSpecError, AgentError, AgentProcessError, ExternalAgentError, EvaluationError, InvalidTaskError,
             SettingError, UnknownSuiteError) as e:  # user errors only: a bug elsewhere keeps its traceback  # fmt: skip
-        message = e
-        print(f"\nerror: {message}", file=sys.stderr)
+        print(f"\nerror: {e}", file=sys.stderr)
         details = getattr(e, "details", "") or getattr(e, "traceback_text", "")
         if args.debug and details:
             print(f"the agent's traceback:\n{details.rstrip()}", file=sys.stderr)
@@ -372,20 +371,23 @@ def _rl2_arguments(p: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(RL2Config):
         text = f"{RL2_HELP[f.name]} (default {f.default})"
         if isinstance(f.default, bool):
-            p.add_argument(f"--{f.name.replace('_', '-')}", choices=["true", "false"], default=str(f.default).lower(),
-                           help=text)  # fmt: skip
+            p.add_argument(f"--{f.name.replace('_', '-')}", type=_true_or_false, metavar="{true,false}",
+                           default=f.default, help=text)  # fmt: skip
         else:
             p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=text)
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _true_or_false(text: str) -> bool:
+    if text not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text == "true"
+
+
 def cmd_train_rl2(args: argparse.Namespace) -> int:
     from icrl_bench.training import rl2
 
-    for name, value in vars(args).items():
-        if value in ("true", "false"):
-            setattr(args, name, value == "true")
     try:
         print(f"wrote {rl2.run(args)}")
     except rl2.RL2RunError as e:

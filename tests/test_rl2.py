@@ -100,3 +100,11 @@ def test_a_mixture_of_bases_trains_and_never_draws_an_evaluation_map(tmp_path):
         make_env(dataclasses.replace(config, base="ICRLFrozenLake-v0:x"))
     with pytest.raises(RL2RunError, match="fixed stitching task"):
         make_env(dataclasses.replace(config, base="ICRLFrozenLakeStitchingPaper-v0"))
+
+
+def test_only_the_boolean_options_parse_true_and_false():
+    from icrl_bench.cli import build_parser
+
+    args = build_parser().parse_args(["train", "rl2", "--out", "true", "--base", "false", "--relabel", "false"])
+    assert args.out == "true" and args.base == "false" and args.relabel is False  # a folder named true stays a name
+    assert build_parser().parse_args(["train", "rl2"]).relabel is True

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from icrl_bench.envs.task import Transition
-from icrl_bench.envs.trial import observation_layout
+from icrl_bench.envs.trial import trial_observations
 from icrl_bench.protocol.agent import Agent, TrialInfo
 
 #: policy(observation [tiles + 6], state or None at a trial's start, trial_start) -> (action, state)
@@ -29,7 +29,6 @@ class TrialPolicyAgent(Agent):
 
     def __init__(self, policy: Policy, tiles: int) -> None:
         self.policy, self.tiles = policy, int(tiles)
-        self.layout = observation_layout(self.tiles)
 
     def begin_trial(self, info: TrialInfo) -> None:
         if info.n_observations > self.tiles:
@@ -39,12 +38,9 @@ class TrialPolicyAgent(Agent):
         self.previous: tuple[int, float, bool] | None = None  # (action, reward, ended) of the last step
 
     def act(self, obs: int) -> int:
-        x = np.zeros(self.tiles + 6, np.float32)
-        x[int(obs)] = 1.0
-        if self.previous is not None:
-            action, reward, ended = self.previous
-            x[self.tiles + action] = 1.0
-            x[self.tiles + 4], x[self.tiles + 5] = reward, float(ended)
+        action, reward, ended = (-1, 0.0, False) if self.previous is None else self.previous
+        x = trial_observations(self.tiles, np.array([int(obs)]), np.array([action]), np.array([reward]),
+                               np.array([ended]))[0]  # fmt: skip
         action, self.state = self.policy(x, self.state, self.previous is None)
         return int(action)
 

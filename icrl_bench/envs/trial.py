@@ -45,6 +45,20 @@ def observation_layout(tiles: int) -> dict[str, slice]:
             "inner_ended": slice(tiles + 5, tiles + 6)}  # fmt: skip
 
 
+def trial_observations(tiles: int, tile: np.ndarray, action: np.ndarray, reward: np.ndarray,
+                       ended: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Trial observations ``[n, tiles + 6]`` (`observation_layout`) of n steps; ``action`` -1: none (a trial's
+    first step). The one encoding that the envs, the vector env and `TrialPolicyAgent` share."""
+    rows = np.arange(len(tile))
+    obs = np.zeros((len(tile), tiles + 6), np.float32)
+    obs[rows, tile] = 1.0
+    acted = action >= 0
+    obs[rows[acted], tiles + action[acted]] = 1.0
+    obs[:, tiles + 4] = reward
+    obs[:, tiles + 5] = ended
+    return obs
+
+
 def _base_kwargs(base: str, n_episodes: int, kwargs: dict[str, Any]) -> dict[str, Any]:
     from icrl_bench.envs.registration import ENV_SPECS
 
@@ -80,13 +94,9 @@ class TrialEpisode(gym.Wrapper):
         self._episode = 0
 
     def _obs(self, tile: int, action: int | None, reward: float, ended: bool) -> np.ndarray:
-        obs = np.zeros(self.tiles + 6, np.float32)
-        obs[tile] = 1.0
-        if action is not None:
-            obs[self.tiles + int(action)] = 1.0
-        obs[self.tiles + 4] = reward
-        obs[self.tiles + 5] = float(ended)
-        return obs
+        one = trial_observations(self.tiles, np.array([tile]), np.array([-1 if action is None else action]),
+                                 np.array([reward]), np.array([ended]))  # fmt: skip
+        return one[0]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         tile, info = self.env.reset(seed=seed, options=(options or {}) | {"new_task": True})
@@ -140,16 +150,6 @@ class TrialEpisodeVectorEnv(VectorEnv):
         self._episode = np.zeros(num_envs, np.int64)
         self._trial_over = np.zeros(num_envs, bool)
 
-    def _obs(self, tiles: np.ndarray, actions: np.ndarray | None, rewards: np.ndarray, ended: np.ndarray) -> np.ndarray:
-        n = self.num_envs
-        obs = np.zeros((n, self.tiles + 6), np.float32)
-        obs[np.arange(n), tiles] = 1.0
-        if actions is not None:
-            obs[np.arange(n), self.tiles + actions] = 1.0
-        obs[:, self.tiles + 4] = rewards
-        obs[:, self.tiles + 5] = ended
-        return obs
-
     def reset(self, *, seed: int | Sequence[int | None] | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:  # fmt: skip
         options = dict(options or {})
@@ -157,7 +157,8 @@ class TrialEpisodeVectorEnv(VectorEnv):
         tiles, info = self.env.reset(seed=seed, options=options | {"new_task": True})
         self._episode[mask] = 0
         self._trial_over[mask] = False
-        fresh = self._obs(tiles, None, np.zeros(self.num_envs), np.zeros(self.num_envs))
+        none = np.full(self.num_envs, -1)
+        fresh = trial_observations(self.tiles, tiles, none, np.zeros(self.num_envs), np.zeros(self.num_envs))
         self._last = np.where(mask[:, None], fresh, getattr(self, "_last", fresh))  # others keep their observation
         return self._last.copy(), info | {"inner_episode": self._episode.copy()}
 
@@ -173,9 +174,8 @@ class TrialEpisodeVectorEnv(VectorEnv):
         if again.any():  # the next inner episode of these trials starts at once
             tiles, reset_info = self.env.reset(options={"reset_mask": again})
             info = _merge(info, reset_info, again)
-        shown = np.asarray(actions, np.int64)
-        obs = self._obs(tiles, shown, rewards, ended)
-        obs[restarting, self.tiles : self.tiles + 4] = 0.0  # a trial's first observation has no previous action
+        shown = np.where(restarting, -1, np.asarray(actions, np.int64))  # a trial's first step: no previous action
+        obs = trial_observations(self.tiles, tiles, shown, rewards, ended)
         self._last = obs
         info = info | {"inner_ended": ended, "inner_terminated": terminated & ~restarting,
                        "inner_truncated": truncated & ~restarting,
@@ -247,9 +247,6 @@ class TrialMixVectorEnv(VectorEnv):
             part_options = dict(options)
             if mask is not None:
                 part_options["reset_mask"] = np.asarray(mask)[where]
-                if not part_options["reset_mask"].any():  # nothing to reset here
-                    outs.append((part._last.copy(), {"inner_episode": part._episode.copy()}))
-                    continue
             part_seed = seed if seed is None else (seed + where.start if isinstance(seed, int) else list(seed)[where])
             outs.append(part.reset(seed=part_seed, options=part_options))
         return np.concatenate([o for o, _ in outs]), _concat_infos([i for _, i in outs])

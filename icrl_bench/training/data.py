@@ -220,8 +220,9 @@ def generate(config: DataConfig = DataConfig()) -> Dataset:
         if config.layout == "learning":
             sequences.append(ids)
             continue
-        for part in np.unique(np.array(episode_map)[ids]):  # sets never mix the maps of a changing trial
-            own = ids[np.array(episode_map)[ids] == part]
+        played_on = np.array(episode_map[first:])  # this trial's episodes only (the list grows with every map)
+        for part in np.unique(played_on):  # sets never mix the maps of a changing trial
+            own = ids[played_on == part]
             won = np.array([episodes[e][-1].reward > 0 for e in own])
             weight = {"high": np.where(won, 5.0, 1.0), "low": np.where(won, 1.0, 5.0), "mid": np.ones(len(own))}[config.quality]
             for _ in range(config.sets_per_map):

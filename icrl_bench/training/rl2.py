@@ -338,7 +338,7 @@ def rl2_agent(path: str) -> RL2Agent:
 
 
 def run(args: argparse.Namespace) -> Path:
-    """Train from parsed `add_arguments` options."""
+    """Train from the options `icrl-bench train rl2` parsed (one per `RL2Config` field, plus resume and progress)."""
     fields = {f.name for f in dataclasses.fields(RL2Config)}
     config = RL2Config(**{k: v for k, v in vars(args).items() if k in fields})
     return train(config, resume=args.resume, progress=not args.no_progress)
