@@ -2,7 +2,7 @@
 
 AGENT is one of
 - a built-in name: ``random``, ``oracle``, ``qlearning``, ``explorer``, or a shipped reference model
-  (``icrl-dqn-small``, ``icrl-distill-small``; these need torch and transformers);
+  (``icrl-dqn-small``, ``icrl-distill-small``, ``icrl-rl2-small``; these need torch, the first two transformers);
 - ``package.module:attr`` (importable) or ``path/to/file.py:attr`` (a file);
 - with ``--agent-cmd "..."``: an external process speaking the JSON-lines protocol (`protocol.external`).
 ``attr`` may be a class (instantiated with the ``--agent-arg`` options), a factory function (called with them)

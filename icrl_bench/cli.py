@@ -47,12 +47,41 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-")[:60] or "agent"
 
 
+def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """--backend and its Ray options (evaluate, leaderboard verify)."""
+    parser.add_argument("--backend", choices=["local", "ray"], default="local",
+                        help="local (default): this machine's processes; ray: Ray actors (pip install -e '.[ray]'), "
+                             "--workers of them, on a local Ray instance or the cluster at --address")  # fmt: skip
+    parser.add_argument("--address", help="Ray: the cluster to join (HEAD_IP:6379, or 'auto'); default: start a "
+                                           "local instance on 127.0.0.1")  # fmt: skip
+    parser.add_argument("--cpus-per-worker", type=float, default=1.0, help="Ray: CPUs each worker reserves (default 1)")
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="Ray: GPUs each worker reserves (default 0)")
+
+
+def _ray_backend(args: argparse.Namespace) -> Any:
+    """The `RayBackend` of --backend ray (None for local); Ray options without it are an error."""
+    if args.backend != "ray":
+        given = [f"--{k.replace('_', '-')}" for k, d in (("address", None), ("cpus_per_worker", 1.0),
+                                                         ("gpus_per_worker", 0.0)) if getattr(args, k) != d]  # fmt: skip
+        if given:
+            raise SettingError(f"{', '.join(given)} apply to --backend ray only")
+        return None
+    from icrl_bench.protocol.ray_backend import RayBackend
+
+    try:
+        return RayBackend(args.address, args.cpus_per_worker, args.gpus_per_worker)
+    except ValueError as e:
+        raise SettingError(str(e)) from None
+
+
 def _check_evaluate_arguments(args: argparse.Namespace) -> None:
     """Every value of `evaluate` that argparse cannot check itself: a SettingError saying what to fix."""
     if args.workers < 1:
         raise SettingError(f"--workers must be at least 1, got {args.workers}")
     if args.in_process and args.workers != 1:
         raise SettingError("--in-process plays in this one process: it cannot be combined with --workers > 1")
+    if args.in_process and args.backend != "local":
+        raise SettingError("--in-process plays in this one process: it cannot be combined with --backend ray")
     if args.in_process and (args.isolate or args.isolate_with):
         raise SettingError("--in-process and --isolate exclude each other: choose one")
     if not (args.step_timeout >= 0 and math.isfinite(args.step_timeout)):
@@ -112,7 +141,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         results = evaluate(
             recipe, suites, out, args.trials, args.seed, options, args.workers, resume,
             progress=not args.no_progress and sys.stderr.isatty(), in_process=args.in_process,
-            overwrite=args.overwrite,
+            overwrite=args.overwrite, ray=_ray_backend(args),
         )
     except (AgentSpecError, AgentError, AgentProcessError, ExternalAgentError, EvaluationError, InvalidTaskError,
             SettingError, UnknownSuiteError) as e:  # user errors only: a bug elsewhere keeps its traceback  # fmt: skip
@@ -231,8 +260,9 @@ def cmd_lb_verify(args: argparse.Namespace) -> int:
             if name is None and command is None:
                 raise AgentSpecError(f"{args.submission} names no agent to re-run: give --agent or --agent-cmd")
         recipe = AgentSpec(name=name, kwargs=kwargs, command=command)
-        block = verify(args.submission, recipe, key, args.trials, args.workers, args.isolate_with, args.step_timeout)
-    except (SubmissionError, SigningError, AgentSpecError, AgentError, AgentProcessError) as e:
+        block = verify(args.submission, recipe, key, args.trials, args.workers, args.isolate_with, args.step_timeout,
+                       ray=_ray_backend(args))  # fmt: skip
+    except (SubmissionError, SigningError, AgentSpecError, AgentError, AgentProcessError, SettingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except cf.process.BrokenProcessPool:
@@ -471,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="icrl-bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="score an agent on the evaluation suites")
-    ev.add_argument("agent", nargs="?", help="random | oracle | qlearning | explorer | icrl-dqn-small | icrl-distill-small | package.module:attr | path/file.py:attr")
+    ev.add_argument("agent", nargs="?", help="random | oracle | qlearning | explorer | icrl-dqn-small | icrl-distill-small | icrl-rl2-small | package.module:attr | path/file.py:attr")
     ev.add_argument("--agent", dest="agent_option", metavar="AGENT", help="the agent, as an option (as for verify)")
     ev.add_argument("--agent-cmd", help="an external agent process speaking the JSON-lines protocol")
     ev.add_argument("--agent-arg", action="append", default=[], metavar="KEY=VALUE", help="agent option (repeatable)")
@@ -496,6 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--in-process", action="store_true",
                     help="play in this process (for debuggers); an agent that kills its process then ends the run unreported")
     ev.add_argument("--debug", action="store_true", help="print the agent's traceback when it fails")
+    _add_backend_arguments(ev)
     ev.set_defaults(func=cmd_evaluate)
     base = sub.add_parser("baselines", help="evaluate the built-in baselines on every suite (the README table)")
     base.add_argument("--out", default="results/baselines", help="folder for the four results folders")
@@ -534,6 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--step-timeout", type=float, default=10.0,
                      help="seconds per agent call in the re-run (default 10; the submission's own limit is not used)")
     ver.add_argument("--workers", type=int, default=1, help="worker processes (each with its isolated agent)")
+    _add_backend_arguments(ver)
     ver.set_defaults(func=cmd_lb_verify)
     kg = lbs.add_parser("keygen", help="make a verifier key pair (private file + public key in BOARD/keys)")
     kg.add_argument("--private-key", required=True, help="where to write the private key (never overwritten)")

@@ -20,15 +20,19 @@ def _ci(m: dict) -> str:
     return f"{m['value']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
 
 
+def _float(row: dict, key: str) -> str:
+    return f"{float(row[key]):.3f}" if row.get(key) else "-"  # an RL^2 log has the AUC only
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("name")
     p.add_argument("--run", required=True)
-    p.add_argument("--data", required=True)
+    p.add_argument("--data", default="", help="the training dataset (.npz); none for an RL^2 run")
     p.add_argument("--default", required=True, help="results folder, default protocol")
     p.add_argument("--paper", default="", help="results folder, --forced-exploration paper (may hold some suites)")
     p.add_argument("--command", required=True, help="the training command")
-    p.add_argument("--data-command", required=True)
+    p.add_argument("--data-command", default="")
     p.add_argument("--summary", required=True, help="one paragraph: what the model is")
     args = p.parse_args()
 
@@ -38,11 +42,15 @@ def main() -> None:
     import torch
 
     folder = Path("icrl_bench/models") / args.name  # an LLM agent ships as an adapter folder
+    rl2 = None  # an RL^2 policy file (`training.rl2.save_policy`)
     if folder.is_dir():
         model_step = int(json.loads((folder / "q_head.json").read_text())["step"])
     else:
-        model_step = int(torch.load(f"icrl_bench/models/{args.name}.pt", weights_only=False)["step"])
-    rows = [r for r in csv.DictReader(open(Path(args.run) / "log.csv")) if int(r["step"]) <= model_step]
+        saved = torch.load(f"icrl_bench/models/{args.name}.pt", weights_only=False)
+        rl2 = saved if "hidden" in saved and "update" in saved else None
+        model_step = int(saved["update"] if rl2 else saved["step"])
+    step_key = "update" if rl2 else "step"
+    rows = [r for r in csv.DictReader(open(Path(args.run) / "log.csv")) if int(r[step_key]) <= model_step]
     words = args.command.split()
     for key in ("data", "out"):  # show the paths of the command, not those of the machine it ran on
         if f"--{key}" in words:
@@ -51,12 +59,17 @@ def main() -> None:
     # Wall time: the log's clock runs on across resumes; older logs restarted it, so add up the segments.
     seconds = [float(r["seconds"]) for r in rows]
     wall = sum(a for a, b in zip(seconds, seconds[1:]) if b < a) + seconds[-1]
-    with np.load(args.data) as z:
-        meta = json.loads(str(z["meta"]))
+    meta = None
+    if args.data:
+        with np.load(args.data) as z:
+            meta = json.loads(str(z["meta"]))
     default = json.loads((Path(args.default) / "results.json").read_text())
     paper = json.loads((Path(args.paper) / "results.json").read_text()) if args.paper else {"summary": {}}
     n_params = None
-    if folder.is_dir():
+    if rl2:
+        size = (Path("icrl_bench/models") / f"{args.name}.pt").stat().st_size / 1e6
+        n_params = sum(t.numel() for t in rl2["policy"].values())
+    elif folder.is_dir():
         from safetensors.torch import load_file
 
         size = sum(f.stat().st_size for f in folder.iterdir()) / 1e6
@@ -70,24 +83,27 @@ def main() -> None:
         except Exception:  # noqa: BLE001 - the card is still useful without it
             pass
     out = [f"# {args.name}", "", args.summary, ""]
-    out += ["## How it was made", "", "```bash", args.data_command, args.command,
+    out += ["## How it was made", "", "```bash", *([args.data_command] if args.data_command else []), args.command,
             f"icrl-bench train export --checkpoint {config['out']}/checkpoint.pt --out icrl_bench/models/{args.name}"
             + ("" if folder.is_dir() else ".pt"),
             "```", ""]  # fmt: skip
     kind = "trainable adapter parameters" if folder.is_dir() else "parameters"
     what = "adapter folder: peft weights, q_head.json" if folder.is_dir() else "weights in float32, config"
+    data_line = (f"- Data: {meta['config']['n_maps']} training maps of `{meta['config']['suite']}` "
+                 f"(disjoint from every evaluation map), learner `{meta['config']['learner']}`, layout "
+                 f"`{meta['config']['layout']}`, {meta['n_steps']:,} steps, learner success {meta['success_rate']:.3f}"
+                 if meta else f"- Data: none; {int(rows[-1]['steps']):,} environment steps of trials drawn by "
+                 f"`{config.get('base')}` (evaluation maps excluded)")
     out += [f"- {kind.capitalize()}: {n_params:,}" if n_params else "- Parameters: (not loaded)",
             f"- File: {size:.1f} MB ({what})",
             f"- Updates: {model_step}; wall time {wall / 60:.1f} min "
             f"(torch threads: {config['threads'] or 'all'}; a 2-core CPU machine shared with another run)",
-            f"- Data: {meta['config']['n_maps']} training maps of `{meta['config']['suite']}` "
-            f"(disjoint from every evaluation map), learner `{meta['config']['learner']}`, layout "
-            f"`{meta['config']['layout']}`, {meta['n_steps']:,} steps, learner success {meta['success_rate']:.3f}",
+            data_line,
             "", "Hyper-parameters (`config.json`):", "", "```json", json.dumps(config, indent=1), "```", ""]  # fmt: skip
     if evals:
         out += ["Quick evaluations during training (held-out training-distribution maps, greedy):", "",
                 "| update | AUC | episode 1 | episodes 21-30 |", "|---|---|---|---|"]  # fmt: skip
-        out += [f"| {r['step']} | {float(r['eval_auc']):.3f} | {float(r['eval_first']):.3f} | {float(r['eval_last10']):.3f} |"
+        out += [f"| {r[step_key]} | {float(r['eval_auc']):.3f} | {_float(r, 'eval_first')} | {_float(r, 'eval_last10')} |"
                 for r in evals]  # fmt: skip
         out.append("")
     out += ["## Results (seed 0, 100 trials per suite, 95% bootstrap CIs)", "",

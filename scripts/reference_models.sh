@@ -31,3 +31,14 @@ for name in icrl-dqn-small icrl-distill-small; do
     icrl-bench evaluate "$name" --out "results/$name-paper" --forced-exploration paper
 done
 python scripts/reference_tables.py results/icrl-distill-small results/icrl-dqn-small
+
+# icrl-rl2-small (issue 11): RL^2 on the trial env, scripts/general_models.sh (52 min on one core). The file and
+# the play mode are chosen on held-out training-distribution trials only (scripts/select_rl2.py), then exported.
+bash scripts/general_models.sh
+python scripts/select_rl2.py runs/rl2-general/policy.pt runs/rl2-general/best.pt --trials 100 \
+    --suites id,nonstationary,stitching --modes greedy,sample
+icrl-bench train export --checkpoint runs/rl2-general/checkpoint.pt --out icrl_bench/models/icrl-rl2-small.pt
+icrl-bench evaluate icrl-rl2-small --out results/icrl-rl2-small
+# Its ablations (one core, 150 updates each) and their table.
+bash scripts/rl2_ablations.sh
+python scripts/rl2_ablation_table.py --evaluate

@@ -1,8 +1,9 @@
 """Markdown tables of the reference models' results beside the baselines, for the README (read, never typed).
 
     python scripts/reference_tables.py results/icrl-distill-small results/icrl-dqn-small
-    (each FOLDER is the default protocol; FOLDER-paper, if present, the paper's forced exploration; the
-    baselines' numbers come from their verified leaderboard entries)
+    (each FOLDER is the default protocol; FOLDER-paper, if present, the paper's forced exploration; a board
+    entry leaderboard/submissions/X.json gives its default-protocol results; the baselines' numbers come from
+    their verified leaderboard entries)
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ def main(folders: list[str]) -> None:
                  for n in ("random", "qlearning", "explorer")}  # fmt: skip
     runs = {}
     for folder in folders:
+        if folder.endswith(".json"):  # a board entry: its results (the agent's name heads the column)
+            results = json.loads(Path(folder).read_text())["results"]
+            runs[results["agent"]["label"]] = (results["summary"], {})
+            continue
         default = json.loads((Path(folder) / "results.json").read_text())["summary"]
         paper_file = Path(folder + "-paper") / "results.json"
         runs[Path(folder).name] = (default, json.loads(paper_file.read_text())["summary"] if paper_file.exists() else {})

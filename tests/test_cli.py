@@ -98,3 +98,12 @@ def test_baselines_write_their_curves_only_where_asked(tmp_path, capsys):
     assert set(curves) == {"random", "qlearning", "explorer", "oracle"} and len(curves["random"]["id"]["curve"]) == 30
     assert BASELINE_CURVES.read_bytes() == shipped  # the installed package is never written
     assert f"wrote {target}" in capsys.readouterr().out
+
+
+def test_ray_options_need_the_ray_backend_and_sane_values(tmp_path, capsys):
+    assert main(["evaluate", "explorer", "--address", "127.0.0.1:6379", "--out", str(tmp_path / "a")]) == 2
+    assert "--address apply to --backend ray only" in capsys.readouterr().err
+    assert main(["evaluate", "explorer", "--backend", "ray", "--gpus-per-worker", "-1", "--out", str(tmp_path / "b")]) == 2
+    assert "--gpus-per-worker at least 0" in capsys.readouterr().err
+    assert main(["evaluate", "explorer", "--backend", "ray", "--in-process", "--out", str(tmp_path / "c")]) == 2
+    assert "cannot be combined with --backend ray" in capsys.readouterr().err

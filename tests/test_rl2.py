@@ -108,3 +108,53 @@ def test_only_the_boolean_options_parse_true_and_false():
     args = build_parser().parse_args(["train", "rl2", "--out", "true", "--base", "false", "--relabel", "false"])
     assert args.out == "true" and args.base == "false" and args.relabel is False  # a folder named true stays a name
     assert build_parser().parse_args(["train", "rl2"]).relabel is True
+
+
+def test_export_writes_the_checkpoints_policy_and_sampling_is_reproducible_per_trial_seed(tmp_path):
+    from icrl_bench.protocol import run_trials
+    from icrl_bench.protocol.suites import SUITES
+    from icrl_bench.training.dqn import export_model
+    from icrl_bench.training.rl2 import rl2_agent
+
+    out = train(dataclasses.replace(TINY, out=str(tmp_path / "run"), tiles=25), progress=False)
+    path = export_model(out / "checkpoint.pt", tmp_path / "m.pt")
+    exported, latest = torch.load(path, weights_only=False), torch.load(out / "policy.pt", weights_only=False)
+    assert exported["update"] == latest["update"] == 4 and exported["config"]["hidden"] == 16
+    assert all(torch.equal(exported["policy"][k], latest["policy"][k]) for k in latest["policy"])
+
+    def actions(sample):
+        records = run_trials(rl2_agent(str(path), sample=sample), SUITES["id"], [0, 1])
+        return [[(e.steps, e.success) for e in r.episodes] for r in sorted(records, key=lambda r: r.trial)]
+
+    assert actions(True) == actions(True)  # drawn from the trial's seed
+    assert actions(True) != actions(False)  # an untrained policy is near uniform: sampling differs from argmax
+
+
+def test_demonstrations_are_read_as_the_agent_reads_them_and_train(tmp_path):
+    """A stitching trial's first step starts from the state after its demonstrations, the same state the agent
+    reaches when the runner shows them; the first observation carries the last demonstration step."""
+    from icrl_bench.baselines.recurrent import TrialPolicyAgent
+    from icrl_bench.envs.trial import demonstration_observations
+
+    config = dataclasses.replace(TINY, base="ICRLFrozenLakeStitching-v0", demonstrations=True, tiles=36,
+                                 out=str(tmp_path / "run"))  # fmt: skip
+    run = _Run(config)
+    _, info = run.env.reset(seed=config.seed)  # the same first tasks as the run's own reset
+    demos = info["demonstrations"][0]
+    assert demos and run.pending[0].abs().sum() > 0
+    seen = []
+    agent = TrialPolicyAgent(lambda x, h, start: (seen.append(x) or 0, h), 36, demonstrations=True)
+    agent.begin_trial(TrialInfo(4, 36, 5, 100, seed=0))
+    for demo in demos:
+        for t in demo:
+            agent.observe(t, demonstration=True)
+    seq, last = demonstration_observations(36, demos)
+    assert np.array_equal(np.stack(seen), seq)  # the agent was shown exactly these observations
+    symbols = run.symbols[[0]].repeat(len(seq), 0)
+    h = run.policy.encode(torch.as_tensor(relabeled(seq, symbols, 36))[:, None], torch.ones(len(seq), 1, dtype=torch.bool))
+    assert torch.allclose(h[0], run.pending[0])
+    assert run.obs[0, 36 + last[0]] == 1.0 and run.obs[0, 36 + 4] == last[1] and run.obs[0, 36 + 5] == last[2]
+    out = train(config, progress=False)  # and a run with them trains, resumes and plays
+    from icrl_bench.training.rl2 import rl2_agent
+
+    assert rl2_agent(str(out / "policy.pt")).demonstrations

@@ -3,7 +3,10 @@
 `TrialPolicyAgent` rebuilds, from what the runner shows an agent, the observation the trial env gave the policy
 in training (`icrl_bench.envs.trial`: one-hot tile, one-hot previous action, previous reward, inner-episode-ended
 flag) and keeps the policy's recurrent state for the whole trial, resetting it only when a trial begins.
-Demonstrations are not shown to it (the trial env gives them only in `info`).
+Demonstrations are not shown to it (the trial env gives them only in `info`) unless ``demonstrations=True``: then
+each demonstration step is fed to the policy as if the policy had taken the demonstrated action (its own action
+there is ignored), and the step after a demonstration's last one carries its reward and the episode-ended flag,
+as after an inner episode of its own.
 
 `sb3_recurrent` loads an sb3-contrib ``RecurrentPPO`` saved with ``model.save(path)``:
 
@@ -27,8 +30,8 @@ Policy = Callable[[np.ndarray, Any, bool], "tuple[int, Any]"]
 class TrialPolicyAgent(Agent):
     """A policy of trial observations as a protocol agent (see the module docstring)."""
 
-    def __init__(self, policy: Policy, tiles: int) -> None:
-        self.policy, self.tiles = policy, int(tiles)
+    def __init__(self, policy: Policy, tiles: int, demonstrations: bool = False) -> None:
+        self.policy, self.tiles, self.demonstrations = policy, int(tiles), bool(demonstrations)
 
     def begin_trial(self, info: TrialInfo) -> None:
         if info.n_observations > self.tiles:
@@ -45,9 +48,12 @@ class TrialPolicyAgent(Agent):
         return int(action)
 
     def observe(self, transition: Transition, demonstration: bool = False) -> None:
-        if not demonstration:
-            ended = transition.terminated or transition.truncated
-            self.previous = (int(transition.action), float(transition.reward), bool(ended))
+        if demonstration and not self.demonstrations:
+            return
+        if demonstration:  # the policy sees the demonstration's step as its own
+            self.act(transition.obs)
+        ended = transition.terminated or transition.truncated
+        self.previous = (int(transition.action), float(transition.reward), bool(ended))
 
 
 def sb3_recurrent(path: str, tiles: int | None = None, deterministic: bool = True) -> TrialPolicyAgent:

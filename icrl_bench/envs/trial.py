@@ -59,6 +59,21 @@ def trial_observations(tiles: int, tile: np.ndarray, action: np.ndarray, reward:
     return obs
 
 
+def demonstration_observations(tiles: int, demonstrations: Sequence[Sequence[Any]],
+                               ) -> tuple[np.ndarray, tuple[int, float, bool]]:  # fmt: skip
+    """The trial observations [L, tiles + 6] of a trial's demonstrations (lists of `Transition`s) read in order
+    as if played (each step shows the step before it), and the (action, reward, ended) that the trial's first
+    own observation then shows: how `TrialPolicyAgent` and RL^2 training both show demonstrations."""
+    steps = [t for demo in demonstrations for t in demo]
+    tile = np.array([t.obs for t in steps], np.int64)
+    action = np.array([-1] + [t.action for t in steps[:-1]], np.int64)
+    reward = np.array([0.0] + [t.reward for t in steps[:-1]])
+    ended = np.array([False] + [t.terminated or t.truncated for t in steps[:-1]])
+    last = steps[-1]
+    return trial_observations(tiles, tile, action, reward, ended), (int(last.action), float(last.reward),
+                                                                     bool(last.terminated or last.truncated))
+
+
 def _base_kwargs(base: str, n_episodes: int, kwargs: dict[str, Any]) -> dict[str, Any]:
     from icrl_bench.envs.registration import ENV_SPECS
 
@@ -216,7 +231,8 @@ class TrialMixVectorEnv(VectorEnv):
     (in-distribution, non-stationary, larger maps, ...). The sub-envs of part k follow those of part k-1; an int
     seed ``s`` seeds sub-env i with ``s + i`` as in one env. Every part must give observations of one width (the
     same ``tiles``); each keeps its own ``n_episodes`` (``episodes_per_env`` lists them). Infos carry the
-    ``inner_*`` entries and any other entry that every part returned."""
+    ``inner_*`` entries and any other entry that a part returned (filled for the others: ``demonstrations`` is
+    ``None`` and its ``_demonstrations`` mask ``False`` outside a stitching part)."""
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
@@ -249,20 +265,26 @@ class TrialMixVectorEnv(VectorEnv):
                 part_options["reset_mask"] = np.asarray(mask)[where]
             part_seed = seed if seed is None else (seed + where.start if isinstance(seed, int) else list(seed)[where])
             outs.append(part.reset(seed=part_seed, options=part_options))
-        return np.concatenate([o for o, _ in outs]), _concat_infos([i for _, i in outs])
+        return np.concatenate([o for o, _ in outs]), _concat_infos([i for _, i in outs], [p.num_envs for p in self.parts])
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         actions = np.asarray(actions)
         outs = [part.step(actions[where]) for part, where in zip(self.parts, self._slices())]
         obs, rewards, terminated, truncated = (np.concatenate([o[k] for o in outs]) for k in range(4))
-        return obs, rewards, terminated, truncated, _concat_infos([o[4] for o in outs])
+        return obs, rewards, terminated, truncated, _concat_infos([o[4] for o in outs], [p.num_envs for p in self.parts])
 
     def close_extras(self, **kwargs: Any) -> None:
         for part in self.parts:
             part.close()
 
 
-def _concat_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = set.intersection(*(set(i) for i in infos))
-    return {k: np.concatenate([np.asarray(i[k]) for i in infos]) for k in sorted(keys)
-            if all(np.ndim(i[k]) == 1 for i in infos)}  # fmt: skip
+def _concat_infos(infos: list[dict[str, Any]], sizes: list[int]) -> dict[str, Any]:
+    """One vector info of the parts' infos: every 1-D entry that any part returned, filled where a part did not
+    (``None`` in object arrays such as ``demonstrations``, zeros otherwise, and ``False`` in its ``_key`` mask)."""
+    keys = sorted({k for i in infos for k, v in i.items() if np.ndim(v) == 1})
+    out = {}
+    for key in keys:
+        like = next(np.asarray(i[key]) for i in infos if key in i)
+        filler = (lambda n: np.full(n, None, object)) if like.dtype == object else (lambda n: np.zeros(n, like.dtype))
+        out[key] = np.concatenate([np.asarray(i[key]) if key in i else filler(n) for i, n in zip(infos, sizes)])
+    return out

@@ -86,10 +86,17 @@ def _play(recipe: IsolatedSpec, jobs: list[Job], seed: int, options: ProtocolOpt
 
 
 def rerun(recipe: IsolatedSpec, counts: dict[str, int], seed: int, options: ProtocolOptions, entropy: int,
-          workers: int = 1) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
-    """Every suite's records of the re-run (suite -> records in trial order), played by `workers` processes."""
+          workers: int = 1, ray: Any = None) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+    """Every suite's records of the re-run (suite -> records in trial order), played by `workers` processes, or by
+    `workers` Ray actors with `ray` (a `RayBackend`; each actor forbids inspection before it builds its agent)."""
     jobs = [(s, list(range(n))) for s, n in counts.items()]
-    if workers <= 1:
+    if ray is not None:
+        from icrl_bench.protocol.ray_backend import play_on_ray
+
+        records = []
+        play_on_ray(recipe, jobs, seed, options, functools.partial(_suite, task_entropy=entropy), workers, ray,
+                    lambda record: records.append(record.to_dict()), before=forbid_inspection)  # fmt: skip
+    elif workers <= 1:
         records = _play(recipe, jobs, seed, options, entropy)
     else:
         chunks = split_jobs(jobs, workers)
@@ -103,11 +110,12 @@ def rerun(recipe: IsolatedSpec, counts: dict[str, int], seed: int, options: Prot
 
 
 def verify(submission: str | Path, recipe: Any, private_key: Any, trials: int | None = None, workers: int = 1,
-           prefix: str | None = None, step_timeout: float = 10.0) -> dict[str, Any]:  # fmt: skip
+           prefix: str | None = None, step_timeout: float = 10.0, ray: Any = None) -> dict[str, Any]:  # fmt: skip
     """Re-run the agent of `recipe` (an `AgentSpec`; always isolated, its child started through the command
     `prefix` if given, e.g. a container runtime), compare, and write the signed verification block into the
     submission; returns the block. `step_timeout`: the re-run's own limit per agent call (the submission's is not
-    used: an entry recorded with no limit must not let its agent hang the verifier)."""
+    used: an entry recorded with no limit must not let its agent hang the verifier). `ray`: a `RayBackend` to
+    re-run on (`rerun`)."""
     path = Path(submission)
     data = read_json(path)
     data["verification"] = None  # a new verification replaces any earlier block
@@ -122,7 +130,7 @@ def verify(submission: str | Path, recipe: Any, private_key: Any, trials: int | 
     isolated = recipe if isinstance(recipe, IsolatedSpec) else IsolatedSpec(recipe, prefix=prefix)
     config = run_config(isolated, list(results["suites"]), trials, seed, options, entropy)
     counts = {s: d["trials"] for s, d in config["suites"].items()}
-    records = rerun(isolated, counts, seed, options, entropy, workers)
+    records = rerun(isolated, counts, seed, options, entropy, workers, ray)
     threshold = ALPHA / len(counts)
     report = {}
     for suite in counts:

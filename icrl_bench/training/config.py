@@ -259,6 +259,7 @@ class RL2Config:
     n_episodes: int = 30  # inner episodes per trial (the protocol's)
     tiles: int = 100  # symbols for tiles (ood-xl has 100 tiles)
     relabel: bool = True  # a random injection of tiles into symbols per trial
+    demonstrations: bool = False  # the policy reads a stitching trial's demonstrations before its first step
     num_envs: int = 256
     num_steps: int = 128  # rollout length per update (steps per env)
     total_steps: int = 2_000_000
@@ -290,6 +291,8 @@ RL2_HELP = {
     "n_episodes": "inner episodes per trial",
     "tiles": "tile symbols the policy reads (at least the largest map it will play; ood-xl has 100)",
     "relabel": "map tiles to symbols by a fresh random injection every trial",
+    "demonstrations": "the policy reads the demonstrations of trials that have them (stitching bases) before its first "
+                      "step, as the agent shows them at play time (read without gradient: only what follows is trained)",
     "num_envs": "trials played side by side (numpy-batched)",
     "num_steps": "steps per env per rollout (the GRU's truncated backpropagation length)",
     "total_steps": "environment steps in all (may grow on --resume)",

@@ -529,10 +529,14 @@ def _sample(s: _State, cfg: TrainConfig, data_trials: list[np.ndarray]) -> list[
 def export_model(checkpoint: str | Path, out: str | Path) -> Path:
     """Write the online network of a training checkpoint as a small model file (config, weights, update count).
 
-    `DQNAgent` loads either kind; the model file drops the target network, optimizer and replay buffer. A text
+    `DQNAgent` loads either kind; an RL^2 checkpoint becomes the policy file `rl2_agent` loads. The model file drops the target network, optimizer and replay buffer. A text
     network's checkpoint is written as an adapter folder (`TextQNetwork.save_adapter`) named `out`.
     """
     state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+    if "env" in state and "h" in state:  # an RL^2 run's checkpoint (`training.rl2`)
+        from icrl_bench.training.rl2 import export_policy
+
+        return export_policy(state, out)
     if state["config"].get("network") == "llm":
         cfg = TrainConfig.from_dict(state["config"])
         net = build_learner(cfg)

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from icrl_bench.baselines.recurrent import TrialPolicyAgent
-from icrl_bench.envs.trial import TrialEpisodeVectorEnv, TrialMixVectorEnv
+from icrl_bench.envs.trial import TrialEpisodeVectorEnv, TrialMixVectorEnv, demonstration_observations
 from icrl_bench.protocol.agent import TrialInfo
 from icrl_bench.training.config import RL2_HELP, RL2Config  # noqa: F401 - re-exported
 
@@ -62,17 +62,30 @@ class RL2Policy(nn.Module):
     def initial(self, n: int) -> torch.Tensor:
         return torch.zeros(1, n, self.hidden)
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """(logits [T, N, 4], values [T, N], last hidden) of observations x [T, N, n_in]; the hidden state is
-        zeroed before every step where `start` [T, N] (a trial's first observation)."""
+    def forward(self, x: torch.Tensor, h: torch.Tensor, start: torch.Tensor,
+                init: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:  # fmt: skip
+        """(logits [T, N, 4], values [T, N], last hidden) of observations x [T, N, n_in]; before every step where
+        `start` [T, N] (a trial's first observation) the hidden state is zeroed, or set to `init` [T, N, hidden]
+        there (the state after the trial's demonstrations, `encode`)."""
         z = self.encoder(x)
         outs = []
         for t in range(x.shape[0]):
-            h = h * (~start[t]).float().view(1, -1, 1)
+            keep = (~start[t]).float().view(1, -1, 1)
+            h = h * keep if init is None else h * keep + init[t][None] * (1.0 - keep)
             out, h = self.gru(z[t : t + 1], h)
             outs.append(out[0])
         y = torch.stack(outs)
         return self.actor(y), self.critic(y).squeeze(-1), h
+
+    def encode(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """The hidden state [N, hidden] after reading sequences x [L, N, n_in] from a zero state, each up to its
+        last `valid` [L, N] step (demonstrations: shorter ones padded at the end)."""
+        z = self.encoder(x)
+        h = self.initial(x.shape[1])
+        for t in range(x.shape[0]):
+            _, nxt = self.gru(z[t : t + 1], h)
+            h = torch.where(valid[t].view(1, -1, 1), nxt, h)
+        return h[0]
 
 
 def relabeled(obs: np.ndarray, symbols: np.ndarray | None, tiles: int) -> np.ndarray:
@@ -130,22 +143,48 @@ class _Run:
         self.rng = np.random.default_rng(config.seed)
         self.update = 0
         self.best = -1.0
-        obs, _ = self.env.reset(seed=config.seed)
+        obs, info = self.env.reset(seed=config.seed)
         self.symbols = self._draw(config.num_envs) if config.relabel else None
         self.obs = relabeled(obs, self.symbols, config.tiles)
         self.start = np.ones(config.num_envs, bool)
         self.h = self.policy.initial(config.num_envs)
+        self.pending = torch.zeros(config.num_envs, config.hidden)  # a new trial's state after its demonstrations
+        with torch.no_grad():
+            self._show_demonstrations(np.ones(config.num_envs, bool), info)
         self.trial_return = np.zeros(config.num_envs)  # successes so far in each env's current trial
         self.episodes = getattr(self.env, "episodes_per_env", np.full(config.num_envs, config.n_episodes))
 
     def _draw(self, n: int) -> np.ndarray:
         return np.stack([self.rng.permutation(self.config.tiles) for _ in range(n)])
 
+    def _show_demonstrations(self, new: np.ndarray, info: dict[str, Any]) -> None:
+        """For the trials that begin where `new`: the policy reads their demonstrations (relabeled as the trial)
+        into `pending`, the state their first step starts from, and their first observation shows the last
+        demonstration step's action, reward and end, as `TrialPolicyAgent(demonstrations=True)` shows them."""
+        c = self.config
+        self.pending[new] = 0.0
+        if not c.demonstrations or "demonstrations" not in info:
+            return
+        rows = [i for i in np.flatnonzero(new) if info["_demonstrations"][i] and info["demonstrations"][i]]
+        if not rows:
+            return
+        seqs, lasts = zip(*(demonstration_observations(c.tiles, info["demonstrations"][i]) for i in rows))
+        length = max(len(x) for x in seqs)
+        x = np.zeros((length, len(rows), c.tiles + 6), np.float32)
+        valid = np.zeros((length, len(rows)), bool)
+        for k, (i, seq) in enumerate(zip(rows, seqs)):
+            symbols = None if self.symbols is None else self.symbols[[i]].repeat(len(seq), 0)
+            x[: len(seq), k], valid[: len(seq), k] = relabeled(seq, symbols, c.tiles), True
+        self.pending[rows] = self.policy.encode(torch.as_tensor(x), torch.as_tensor(valid))
+        for i, (action, reward, ended) in zip(rows, lasts):
+            self.obs[i, c.tiles : c.tiles + 6] = 0.0
+            self.obs[i, c.tiles + action], self.obs[i, c.tiles + 4], self.obs[i, c.tiles + 5] = 1.0, reward, ended
+
     def state(self) -> dict[str, Any]:
         return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(), "env": self.env,
                 "rng": self.rng, "torch_rng": torch.get_rng_state(), "update": self.update, "best": self.best,
                 "symbols": self.symbols, "obs": self.obs, "start": self.start, "h": self.h, "trial_return": self.trial_return,
-                "config": dataclasses.asdict(self.config)}  # fmt: skip
+                "pending": self.pending, "config": dataclasses.asdict(self.config)}  # fmt: skip
 
     def load(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
@@ -153,6 +192,7 @@ class _Run:
         self.env, self.rng, self.update, self.best = state["env"], state["rng"], state["update"], state["best"]
         self.symbols, self.obs, self.start, self.h = state["symbols"], state["obs"], state["start"], state["h"]
         self.trial_return = state["trial_return"]
+        self.pending = state.get("pending", self.pending)  # runs from before demonstrations: none pending
         torch.set_rng_state(state["torch_rng"])
 
     def rollout(self) -> dict[str, torch.Tensor]:
@@ -161,13 +201,18 @@ class _Run:
         buf = {"obs": torch.zeros(*shape, c.tiles + 6), "start": torch.zeros(shape, dtype=torch.bool),
                "action": torch.zeros(shape, dtype=torch.long), "logp": torch.zeros(shape), "value": torch.zeros(shape),
                "reward": torch.zeros(shape), "done": torch.zeros(shape)}  # fmt: skip
+        if c.demonstrations:
+            buf["init"] = torch.zeros(*shape, c.hidden)
         h0 = self.h.clone()
         finished: list[float] = []  # success rate of each trial that ended in this rollout
         with torch.no_grad():
             for t in range(c.num_steps):
                 x = torch.as_tensor(self.obs)
                 start = torch.as_tensor(self.start)
-                logits, value, self.h = self.policy(x[None], self.h, start[None])
+                init = self.pending[None] if c.demonstrations else None
+                logits, value, self.h = self.policy(x[None], self.h, start[None], init)
+                if c.demonstrations:
+                    buf["init"][t] = self.pending
                 dist = torch.distributions.Categorical(logits=logits[0])
                 action = dist.sample()
                 obs, reward, done, _, _ = self.env.step(action.numpy())
@@ -175,7 +220,7 @@ class _Run:
                 if done.any():  # a new trial at once, on a fresh map, with fresh symbols
                     finished += (self.trial_return[done] / self.episodes[done]).tolist()
                     self.trial_return[done] = 0.0
-                    fresh, _ = self.env.reset(options={"reset_mask": done})
+                    fresh, fresh_info = self.env.reset(options={"reset_mask": done})
                     obs[done] = fresh[done]
                     if self.symbols is not None:
                         self.symbols[done] = self._draw(int(done.sum()))
@@ -183,7 +228,10 @@ class _Run:
                 buf["logp"][t], buf["value"][t] = dist.log_prob(action), value[0]
                 buf["reward"][t], buf["done"][t] = torch.as_tensor(reward), torch.as_tensor(done, dtype=torch.float32)
                 self.obs, self.start = relabeled(obs, self.symbols, c.tiles), done
-            _, next_value, _ = self.policy(torch.as_tensor(self.obs)[None], self.h, torch.as_tensor(self.start)[None])
+                if done.any():
+                    self._show_demonstrations(done, fresh_info)
+            init = self.pending[None] if c.demonstrations else None
+            _, next_value, _ = self.policy(torch.as_tensor(self.obs)[None], self.h, torch.as_tensor(self.start)[None], init)
         advantages = torch.zeros(shape)
         last = torch.zeros(n)
         for t in reversed(range(c.num_steps)):
@@ -205,7 +253,8 @@ class _Run:
             self.rng.shuffle(envs)
             for i in range(0, c.num_envs, per):
                 idx = torch.as_tensor(envs[i : i + per])
-                logits, value, _ = self.policy(buf["obs"][:, idx], buf["h0"][:, idx], buf["start"][:, idx])
+                init = buf["init"][:, idx] if "init" in buf else None
+                logits, value, _ = self.policy(buf["obs"][:, idx], buf["h0"][:, idx], buf["start"][:, idx], init)
                 dist = torch.distributions.Categorical(logits=logits)
                 logp = dist.log_prob(buf["action"][:, idx])
                 ratio = (logp - buf["logp"][:, idx]).exp()
@@ -262,7 +311,8 @@ def train(config: RL2Config, resume: bool = False, progress: bool = True) -> Pat
         if not checkpoint.exists():
             raise RL2RunError(f"--resume: {checkpoint} does not exist; start without --resume")
         state = torch.load(checkpoint, weights_only=False)
-        changed = sorted(k for k, v in dataclasses.asdict(config).items() if state["config"][k] != v)
+        defaults = dataclasses.asdict(RL2Config())  # settings added since the checkpoint was written: their defaults
+        changed = sorted(k for k, v in dataclasses.asdict(config).items() if state["config"].get(k, defaults[k]) != v)
         if set(changed) - set(RESUMABLE):
             raise RL2RunError(f"--resume with other settings than {checkpoint} was made with ({', '.join(changed)}); "
                              f"only {', '.join(RESUMABLE)} may change")  # fmt: skip
@@ -293,11 +343,11 @@ def train(config: RL2Config, resume: bool = False, progress: bool = True) -> Pat
                 row["eval_auc"] = auc = quick_eval(run.policy, config)
                 if auc > run.best:
                     run.best = auc
-                    save_policy(run.policy, config, out / "best.pt")
+                    save_policy(run.policy, config, out / "best.pt", run.update)
             writer.writerow(row)
             f.flush()
             if run.update % config.save_every == 0 or run.update == config.updates:
-                save_policy(run.policy, config, out / "policy.pt")
+                save_policy(run.policy, config, out / "policy.pt", run.update)
                 tmp = checkpoint.with_suffix(".tmp")
                 torch.save(run.state(), tmp)
                 tmp.replace(checkpoint)
@@ -305,36 +355,59 @@ def train(config: RL2Config, resume: bool = False, progress: bool = True) -> Pat
     return out
 
 
-def save_policy(policy: RL2Policy, config: RL2Config, path: Path) -> None:
+def save_policy(policy: RL2Policy, config: RL2Config, path: Path, update: int) -> None:
+    """What `rl2_agent` loads (tiles, width, relabeling, weights), with the update it was saved at and the run's
+    settings (model cards read them)."""
     torch.save({"policy": policy.state_dict(), "tiles": config.tiles, "hidden": config.hidden,
-                "relabel": config.relabel}, path)  # fmt: skip
+                "relabel": config.relabel, "update": update, "config": dataclasses.asdict(config)}, path)  # fmt: skip
+
+
+def export_policy(state: dict[str, Any], out: str | Path) -> Path:
+    """The policy file (`save_policy`) of a loaded training checkpoint (``icrl-bench train export``)."""
+    config = RL2Config(**state["config"])  # a missing (newer) setting takes its default
+    policy = RL2Policy(config.tiles + 6, config.hidden)
+    policy.load_state_dict(state["policy"])
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_policy(policy, config, out, int(state["update"]))
+    return out
 
 
 class RL2Agent(TrialPolicyAgent):
-    """A trained `RL2Policy` playing the protocol greedily (hidden state kept across the trial's episodes)."""
+    """A trained `RL2Policy` playing the protocol (hidden state kept across the trial's episodes): greedy, or with
+    ``sample=True`` drawing actions from the policy as in training (seeded by `TrialInfo.seed`: reproducible)."""
 
-    def __init__(self, policy: RL2Policy, tiles: int, relabel: bool = True) -> None:
-        self.net, self.relabel = policy.eval(), relabel
-        super().__init__(self._policy, tiles)
+    def __init__(self, policy: RL2Policy, tiles: int, relabel: bool = True, sample: bool = False,
+                 demonstrations: bool = False) -> None:  # fmt: skip
+        self.net, self.relabel, self.sample = policy.eval(), relabel, bool(sample)
+        super().__init__(self._policy, tiles, demonstrations)
 
     def begin_trial(self, info: TrialInfo) -> None:
         super().begin_trial(info)
-        self.symbols = np.random.default_rng(info.seed).permutation(self.tiles)[None] if self.relabel else None
+        rng = np.random.default_rng(info.seed)
+        self.symbols = rng.permutation(self.tiles)[None] if self.relabel else None
+        self.rng = np.random.default_rng([info.seed, 1])  # the action draws: a stream of their own
 
     @torch.no_grad()
     def _policy(self, x: np.ndarray, h: Any, start: bool) -> tuple[int, Any]:
         x = relabeled(x[None], self.symbols, self.tiles)
         h = self.net.initial(1) if h is None else h
         logits, _, h = self.net(torch.as_tensor(x)[None], h, torch.tensor([[start]]))
-        return int(logits[0, 0].argmax()), h
+        if not self.sample:
+            return int(logits[0, 0].argmax()), h
+        p = torch.softmax(logits[0, 0].double(), 0).numpy()
+        return int(self.rng.choice(4, p=p / p.sum())), h
 
 
-def rl2_agent(path: str) -> RL2Agent:
-    """The agent of a policy saved by `train` (``policy.pt`` or ``best.pt``)."""
+def rl2_agent(path: str, sample: bool = False, demonstrations: bool | None = None) -> RL2Agent:
+    """The agent of a policy saved by `train` (``policy.pt`` or ``best.pt``); `sample`: see `RL2Agent`;
+    `demonstrations`: show it the demonstrations (`TrialPolicyAgent`); default: as it was trained."""
     state = torch.load(path, weights_only=False)
     policy = RL2Policy(state["tiles"] + 6, state["hidden"])
     policy.load_state_dict(state["policy"])
-    return RL2Agent(policy, state["tiles"], state["relabel"])
+    if demonstrations is None:
+        demonstrations = bool(state.get("config", {}).get("demonstrations", False))
+    return RL2Agent(policy, state["tiles"], state["relabel"], sample, demonstrations)
 
 
 def run(args: argparse.Namespace) -> Path:
