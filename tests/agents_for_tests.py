@@ -32,8 +32,10 @@ class InterruptedExplorer(ExplorerAgent):
         self.started = getattr(self, "started", 0) + 1
         at = os.environ.get("ICRL_TEST_INTERRUPT_AT")
         if at is not None and self.started == int(at):
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(1)  # the signal arrives
+            # raise(3): the signal goes to this thread and its handler runs before raise_signal returns (os.kill
+            # to the process could land on another thread, the handler then running only later - a flaky test).
+            signal.raise_signal(signal.SIGINT)
+            time.sleep(1)  # not reached when the handler raises, as the user's Ctrl-C does
         super().begin_trial(info)
 
 
