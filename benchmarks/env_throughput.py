@@ -5,7 +5,11 @@
 Prints, each as the median of several interleaved repeats:
   1. single-env steps/s of ``gym.make("ICRLFrozenLake-v0")`` vs ``gym.make("FrozenLake-v1")``   (target ratio >= 1.0)
   2. batched steps/s of our vector env at N=4096 vs ``SyncVectorEnv`` of 16 ``FrozenLake-v1``  (target ratio >= 100)
-  3. valid in-distribution maps generated per second on one core                              (target >= 20,000/s)
+  3. valid in-distribution maps generated per second on one core, as arrays (target >= 100,000/s) and as
+     TaskSpec objects (>= 20,000/s)
+  4. reset(seed=0) of 4,096 sub-envs (target < 50 ms), beside what seeding their numpy streams alone takes
+  5. steps/s of 1,024 sub-envs with a new task every episode against the same env keeping its tasks
+     (target >= 1M steps/s or ratio >= 0.25), over 3,000 steps from reset
 Random actions; episodes reset on termination or truncation (autoreset in the vector envs).
 """
 
@@ -38,10 +42,11 @@ def single_steps_per_second(env: gym.Env, steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def vector_steps_per_second(env: gym.vector.VectorEnv, steps: int) -> float:
+def vector_steps_per_second(env: gym.vector.VectorEnv, steps: int, reset: bool = True) -> float:
     n = env.num_envs
     actions = np.random.default_rng(0).integers(4, size=(steps, n))
-    env.reset(seed=0)
+    if reset:
+        env.reset(seed=0)
     start = time.perf_counter()
     for a in actions:
         env.step(a)
@@ -88,39 +93,59 @@ def main() -> None:
     print(f"batched env   ours {ours:12,.0f} steps/s   SyncVectorEnv(16) {ref:8,.0f} steps/s   ratio {ours / ref:6.1f}  (target >= 100)")
 
     counter = iter(range(1000))
-    rate = statistics.median(maps_per_second(int(20_000 * scale), next(counter)) for _ in range(repeats))
-    print(f"map generator {rate:12,.0f} valid ID maps/s on one core                          (target >= 20,000)")
+    arrays, objects = median_of(repeats, lambda: valid_maps_per_second(int(200_000 * scale), next(counter)),
+                                lambda: maps_per_second(int(20_000 * scale), next(counter)))  # fmt: skip
+    print(f"map generator {arrays:12,.0f} valid ID maps/s as arrays (what the vector env reads)     (target >= 100,000)")
+    print(f"              {objects:12,.0f} valid ID maps/s as TaskSpec objects (sample_many)        (target >= 20,000)")
 
     # Task switching (issue 12): a fresh task per sub-env at reset, and a new task every episode.
     n = 4096 if not args.quick else 512
-    alone, batched = median_of(repeats, lambda: reset_seconds(n, False), lambda: reset_seconds(n, True))
-    print(f"reset(seed=0) of {n} sub-envs: batched validity check {batched * 1000:8.0f} ms   one stream at a time "
-          f"{alone * 1000:8.0f} ms   ratio {alone / batched:5.2f}  (target: under 50 ms)")  # fmt: skip
-    switching = gym.make_vec("ICRLFrozenLake-v0", num_envs=1024, vectorization_mode="vector_entry_point",
-                             episodes_per_task=1)  # fmt: skip
-    keeping = gym.make_vec("ICRLFrozenLake-v0", num_envs=1024, vectorization_mode="vector_entry_point")
-    switching.reset(seed=0)
-    keeping.reset(seed=0)
-    ours, ref = median_of(repeats, lambda: vector_steps_per_second(switching, int(300 * scale)),
-                          lambda: vector_steps_per_second(keeping, int(300 * scale)))  # fmt: skip
+    reset, seeding = median_of(repeats, lambda: reset_seconds(n), lambda: seeding_seconds(n))
+    print(f"reset(seed=0) of {n} sub-envs {reset * 1000:8.0f} ms, of which seeding their {2 * n} numpy streams "
+          f"alone takes {seeding * 1000:5.0f} ms  (target: under 50 ms)")  # fmt: skip
+    steps = int(3000 * scale)
+    ours, ref = median_of(repeats, lambda: switching_steps_per_second(1, steps),
+                          lambda: switching_steps_per_second(None, steps))  # fmt: skip
     print(f"task switching episodes_per_task=1 {ours:12,.0f} steps/s   same task {ref:12,.0f} steps/s   ratio "
-          f"{ours / ref:5.3f}  (target >= 0.25, or 1M steps/s; 1,024 sub-envs)")  # fmt: skip
+          f"{ours / ref:5.3f}  (target: >= 1M steps/s, or ratio >= 0.25; 1,024 sub-envs, {steps:,} steps from "
+          "reset)")  # fmt: skip
 
 
-def reset_seconds(n: int, batched: bool) -> float:
-    """reset(seed=0) of `n` sub-envs, the new trials' first blocks checked in one batch or stream by stream."""
-    import icrl_bench.envs.vector as vector
+def valid_maps_per_second(n: int, seed: int) -> float:
+    """Valid maps of one stream as arrays (`TaskStream.next_ref`: its blocks, no TaskSpec built)."""
+    stream = MapGenerator().stream(seed)
+    start = time.perf_counter()
+    for _ in range(n):
+        stream.next_ref()
+    return n / (time.perf_counter() - start)
 
+
+def reset_seconds(n: int) -> float:
     env = gym.make_vec("ICRLFrozenLake-v0", num_envs=n, vectorization_mode="vector_entry_point")
-    original = vector.prefill
-    if not batched:
-        vector.prefill = lambda streams: None
-    try:
-        start = time.perf_counter()
-        env.reset(seed=0)
-        return time.perf_counter() - start
-    finally:
-        vector.prefill = original
+    start = time.perf_counter()
+    env.reset(seed=0)
+    return time.perf_counter() - start
+
+
+def seeding_seconds(n: int) -> float:
+    """What a reset of `n` sub-envs cannot avoid: each sub-env's Gymnasium stream and its task stream."""
+    from gymnasium.utils import seeding
+
+    from icrl_bench.envs.schedule import task_rng
+
+    start = time.perf_counter()
+    for i in range(n):
+        seeding.np_random(i)
+        task_rng(i)
+    return time.perf_counter() - start
+
+
+def switching_steps_per_second(episodes_per_task: int | None, steps: int) -> float:
+    """Steps/s of 1,024 sub-envs from reset(seed=0) on (the new tasks' first blocks included), random actions."""
+    env = gym.make_vec("ICRLFrozenLake-v0", num_envs=1024, vectorization_mode="vector_entry_point",
+                       episodes_per_task=episodes_per_task)  # fmt: skip
+    env.reset(seed=0)
+    return vector_steps_per_second(env, steps, reset=False)
 
 
 if __name__ == "__main__":

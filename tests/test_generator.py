@@ -116,3 +116,44 @@ def test_the_vector_envs_first_tasks_of_a_seed_are_pinned():
     env = gym.make_vec("ICRLFrozenLake-v0", num_envs=256, vectorization_mode="vector_entry_point")
     _, info = env.reset(seed=0)
     assert hashlib.sha256("".join(info["task_id"]).encode()).hexdigest()[:16] == "1e197f8a7151ca4c"
+
+
+@pytest.mark.parametrize("gen", [ID, MapGenerator(height=(2, 9), width=(4, 6), permute_actions=True, success_rate=0.8,
+                                                  max_steps=33, min_hops=2)])  # fmt: skip
+def test_tasks_served_as_block_rows_equal_their_taskspecs(gen):
+    """The vector env's path (rows, ids and transition tables read from a block, no TaskSpec) gives what the
+    TaskSpec and `compile_task` give."""
+    from icrl_bench.envs.dynamics import compile_task, table_columns
+
+    stream = gen.stream(3)
+    cols = table_columns(gen.max_height * gen.max_width)
+    for _ in range(400):
+        block, j = stream.next_ref()
+        task, row = block.task(j), block.table(j)
+        assert (block.rows(j), block.task_id(j), block.map_id(j)) == (task.rows, task.task_id, task.map_id)
+        t, n, k = compile_task(task), task.n_tiles, len(task.starts)
+        assert row[cols["kind"]][:n].tolist() == list(t.kind) and not row[cols["kind"]][n:].any()
+        assert row[cols["next_tile"]].reshape(-1, 4)[:n].tolist() == [list(x) for x in t.next_tile]
+        assert row[cols["starts"]][:k].tolist() == list(t.starts) and set(row[cols["starts"]][k:]) <= {t.starts[0]}
+        assert row[cols["start_cdf"]][:k].tolist() == list(t.start_cdf)  # bit for bit
+        assert np.isinf(row[cols["start_cdf"]][k:]).all()
+        assert row[cols["perm"]].tolist() == list(t.perm) and row[cols["slip_cdf"]].tolist() == list(t.slip_cdf)
+        assert (row[cols["ncol"]][0], row[cols["max_steps"]][0]) == (t.ncol, t.max_steps)
+
+
+def test_prefill_in_batches_and_ahead_gives_each_stream_its_own_sequence():
+    from icrl_bench.envs.generator import prefill
+
+    gen = MapGenerator(p_hole=0.3)
+    alone = [[t.task_id for t in gen.sample_many(300, seed)] for seed in range(40)]
+    streams = [gen.stream(seed) for seed in range(40)]
+    got = [[] for _ in streams]
+    rng = np.random.default_rng(0)
+    for _ in range(6000):
+        k = rng.choice(40, size=3, replace=False)  # a few streams ask per step; every stream near its end draws ahead
+        prefill([streams[i] for i in k], pool=lambda: streams, ahead=5)
+        for i in k:
+            if len(got[i]) < 300:
+                block, j = streams[i].next_ref()
+                got[i].append(block.task_id(j))
+    assert got == alone

@@ -16,7 +16,19 @@ CASES = [
     ("ICRLFrozenLakeStitching-v0", {"max_steps": 12}),
     ("ICRLFrozenLake-v0", {"episodes_per_task": 3, "change_every": 2, "change_kind": "mutate", "max_steps": 15}),
     ("ICRLFrozenLakeNonStationary-v0", {"change_every": 2, "max_steps": 10}),
+    # A new task every episode: tasks served from generator blocks without TaskSpecs, blocks drawn ahead.
+    ("ICRLFrozenLake-v0", {"episodes_per_task": 1}),
+    ("ICRLFrozenLakePermuted-v0", {"episodes_per_task": 1, "max_steps": 10}),
+    ("ICRLFrozenLakeSlippery-v0", {"episodes_per_task": 2, "exclude_maps": "first maps of each stream"}),
 ]
+
+
+def banned_maps(n, seed=42):
+    """Every other map of the first 40 that sub-envs seeded `seed`, `seed + 1`, ... draw: the skipping path."""
+    from icrl_bench.envs import MapGenerator
+    from icrl_bench.envs.schedule import task_rng
+
+    return frozenset(t.map_id for i in range(n) for t in MapGenerator().sample_many(40, task_rng(seed + i))[::2])
 
 
 def pair(env_id, n, **kwargs):
@@ -28,6 +40,8 @@ def pair(env_id, n, **kwargs):
 @pytest.mark.parametrize("env_id, kwargs", CASES)
 def test_matches_sync_vector_env(env_id, kwargs):
     n = 6
+    if "exclude_maps" in kwargs:
+        kwargs = {**kwargs, "exclude_maps": banned_maps(n)}
     ours, ref = pair(env_id, n, **kwargs)
     assert isinstance(ours.unwrapped, ICRLFrozenLakeVectorEnv)
     assert ours.observation_space == ref.observation_space and ours.action_space == ref.action_space
@@ -128,3 +142,37 @@ def test_sub_envs_never_reset_cannot_step_and_vector_env_pickles():
     for _ in range(50):
         a = np.array([1, 2])
         assert data_equivalence(vec.step(a), clone.step(a))
+
+
+def test_a_new_task_every_episode_over_many_blocks_and_a_pickled_copy():
+    """Thousands of tasks per sub-env (blocks of 32 ... 4096 candidates, drawn ahead in batches): the same
+    tasks and steps as independent single envs, and a copy pickled mid-run (queued blocks included) goes on
+    identically."""
+    import pickle
+
+    n = 3
+    vec = gym.make_vec("ICRLFrozenLake-v0", num_envs=n, vectorization_mode="vector_entry_point", episodes_per_task=1)
+    singles = [gym.make("ICRLFrozenLake-v0", episodes_per_task=1) for _ in range(n)]
+    _, info = vec.reset(seed=5)
+    ids = [[t] for t in info["task_id"]]
+    want = [[e.reset(seed=5 + i)[1]["task_id"]] for i, e in enumerate(singles)]
+    rng = np.random.default_rng(2)
+    clone = None
+    for step in range(25_000):
+        if step == 12_000:
+            clone = pickle.loads(pickle.dumps(vec))
+            later = []
+        actions = rng.integers(4, size=n)
+        _, _, term, trunc, info = vec.step(actions)
+        if clone is not None:
+            later.append((actions, info.get("task_id")))
+        for i in np.flatnonzero(info.get("_task_id", np.zeros(n, bool))):
+            ids[i].append(info["task_id"][i])
+    for i, e in enumerate(singles):
+        while len(want[i]) < len(ids[i]):
+            want[i].append(e.reset()[1]["task_id"])  # episodes_per_task=1: every reset is a new trial
+    assert ids == want
+    assert min(len(x) for x in ids) > 1_500  # past the 4,096-candidate blocks
+    for actions, task_ids in later:
+        got = clone.step(actions)[4].get("task_id")
+        assert (got is None and task_ids is None) or list(got) == list(task_ids)

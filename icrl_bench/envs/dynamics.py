@@ -16,6 +16,7 @@ import numpy as np
 from icrl_bench.envs.task import MOVES, TaskSpec
 
 FROZEN, HOLE, GOAL = 0, 1, 2  # tile kinds; start tiles are FROZEN
+MAX_TABLE_WIDTH = 1024  # `compile_many` keys map shapes by height * (MAX_TABLE_WIDTH + 1) + width
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +85,49 @@ def compile_task(task: TaskSpec) -> TaskTables:
         perm=task.action_permutation or (0, 1, 2, 3),
         max_steps=task.max_steps,
     )
+
+
+def table_columns(n_tiles: int) -> dict[str, slice]:
+    """Where each table of `compile_many` lies in its rows, for maps of at most `n_tiles` tiles."""
+    T = n_tiles
+    spans = {"kind": T, "starts": T, "start_cdf": T, "next_tile": 4 * T, "perm": 4, "slip_cdf": 3, "ncol": 1,
+             "max_steps": 1}  # fmt: skip
+    out, at = {}, 0
+    for name, width in spans.items():
+        out[name], at = slice(at, at + width), at + width
+    return out
+
+
+def compile_many(kind: np.ndarray, is_start: np.ndarray, heights: np.ndarray, widths: np.ndarray,
+                 perms: np.ndarray | None, success_rate: float, max_steps: int) -> np.ndarray:  # fmt: skip
+    """`compile_task` of a batch of maps at once, each map's tables as one float64 row (columns: `table_columns`).
+
+    `kind` and `is_start` are (k, T): tile ``row * width + col`` of each map, padded to T tiles (padding FROZEN,
+    never a start). The rows hold what `TaskTables` holds, padded as the vector env pads it: ``starts`` after
+    the last start repeat the first, ``start_cdf`` is inf there; ``next_tile`` past the map is 0 (never
+    reached). Exact: the floats are computed as `compile_task` computes them, the rest are small integers.
+    """
+    k, T = kind.shape
+    cols = table_columns(T)
+    out = np.zeros((k, cols["max_steps"].stop))
+    out[:, cols["kind"]] = kind
+    count = is_start.sum(axis=1)
+    cdf_all = np.cumsum(is_start / count[:, None].astype(np.float64), axis=1)  # compile_task's cumsum, row by row
+    order = np.argsort(~is_start, axis=1, kind="stable")  # the starts first, ascending
+    first = np.arange(T) < count[:, None]
+    out[:, cols["starts"]] = np.where(first, order, order[:, :1])
+    out[:, cols["start_cdf"]] = np.where(first, np.take_along_axis(cdf_all, order, axis=1), np.inf)
+    nxt = out[:, cols["next_tile"]].reshape(k, T, 4)  # a view
+    shapes = heights * (MAX_TABLE_WIDTH + 1) + widths
+    for shape in np.unique(shapes):
+        h, w = divmod(int(shape), MAX_TABLE_WIDTH + 1)
+        nxt[shapes == shape, : h * w] = _moves(h, w)
+    out[:, cols["perm"]] = (0, 1, 2, 3) if perms is None else perms
+    fail = (1.0 - success_rate) / 2.0
+    out[:, cols["slip_cdf"]] = np.cumsum([fail, success_rate, fail])
+    out[:, cols["ncol"]] = widths[:, None]
+    out[:, cols["max_steps"]] = max_steps
+    return out
 
 
 def transition_matrix(task: TaskSpec) -> np.ndarray:

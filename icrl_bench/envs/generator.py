@@ -20,14 +20,22 @@ rule rejected the candidates and which parameters to change.
 from __future__ import annotations
 
 import dataclasses
-from collections import deque
+import hashlib
+import json
+from functools import lru_cache
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from icrl_bench.envs.dynamics import FROZEN, GOAL, HOLE, compile_many
 from icrl_bench.envs.task import InvalidTaskError, TaskSpec, as_integer, check_integer, check_probability
 
-_S, _F, _H, _G, _WALL = 0, 1, 2, 3, 4
-_LETTERS = np.frombuffer(b"SFHG#", dtype=np.uint8)
+# Tile codes of a candidate: how many of the thresholds of S, G and H its uniform reaches (see `_encode`);
+# 4..7 are walls (outside the map, and the padding row and column).
+_S, _G, _H, _F, _WALL = 0, 1, 2, 3, 4
+_LETTERS = np.frombuffer(b"SGHF####", dtype=np.uint8)
+_FILLER, _ROW_SEPARATOR = ord("#"), np.frombuffer(b'","', dtype=np.uint8)
+_KIND_OF_CODE = np.array([FROZEN, GOAL, HOLE, FROZEN, FROZEN, FROZEN, FROZEN, FROZEN], dtype=np.int8)
 _INF_INT = 10_000
 _INF = np.int16(_INF_INT)
 # The largest height and width of a generated map (and of a stitching map). Every registered id is at most
@@ -35,6 +43,7 @@ _INF = np.int16(_INF_INT)
 # the settings suit them (e.g. p_start = p_goal = 0.002), and the budget below covers 7,000-25,000 of them.
 MAX_MAP_SIZE = 32
 _FIRST_BLOCK, _LAST_BLOCK = 32, 4096
+_BATCH_CANDIDATES = 16384  # candidates that `prefill` encodes and checks at once
 # A block holds at most this many tiles (4096 candidates of up to 10x10, the registered ids' blocks unchanged).
 _BLOCK_TILES = 4096 * 100
 # A stream gives up after this much array work without a valid map, counted in tile steps of the BFS: drawing a
@@ -87,53 +96,233 @@ def check_min_hops(min_hops: object, max_height: int, max_width: int) -> int:
     )
 
 
+@lru_cache(maxsize=64)
+def _json_parts(max_steps: int, success_rate: float) -> tuple[bytes, bytes, bytes]:
+    """The canonical JSON of a generated task (`TaskSpec.to_json`) around its permutation and its rows."""
+    return (b'{"action_permutation":', f',"demonstrations":[],"max_steps":{max_steps},"rows":["'.encode(),
+            f'"],"success_rate":{json.dumps(success_rate)}}}'.encode())  # fmt: skip
+
+
+class ValidMaps:
+    """Valid candidates as arrays, in candidate order, with what serving them needs, computed for all at once:
+    transition tables (`dynamics.compile_many`, one float64 row each) and the bytes of their rows. `TaskBlock`s
+    are slices of one `ValidMaps` (`prefill` makes one for many streams' blocks).
+
+    Arrays, batch first: ``tiles`` (k, H + 1, W + 1) tile codes (`_S`, `_G`, `_H`, `_F`, walls >= `_WALL`),
+    ``dists`` (k, H + 1, W + 1) goal distances, ``heights``, ``widths`` (k,), ``perms`` (k, 4) or None.
+    """
+
+    def __init__(self, generator: MapGenerator, grid: np.ndarray, accepted: np.ndarray, dists: np.ndarray,
+                 heights: np.ndarray, widths: np.ndarray, perms: np.ndarray | None) -> None:  # fmt: skip
+        """From `MapGenerator._accept`: the candidates' `grid` (batch last), the `accepted` indices into it and
+        their `dists` (batch last); the candidates' `heights`, `widths` and `perms`."""
+        self.generator = g = generator
+        self.tiles = tiles = np.ascontiguousarray(np.take(grid, accepted, axis=2).transpose(2, 0, 1))
+        self.dists = np.ascontiguousarray(dists.transpose(2, 0, 1))
+        heights, widths = heights[accepted], widths[accepted]
+        self.perms = None if perms is None else perms[accepted]
+        self.heights, self.widths = heights.tolist(), widths.tolist()
+        self.tables = block_tables(g, tiles, heights, widths, self.perms)
+        # Every candidate's rows as the bytes 'SFF","FHG","...' (the middle of its JSON), padded with '#'
+        # (stripped by `piece`): one array operation for all instead of string work per task.
+        k, H, W = len(tiles), g.max_height, g.max_width
+        joined = np.full((k, H, W + 3), _FILLER, dtype=np.uint8)
+        joined[:, :, :W] = _LETTERS[tiles[:, :H, :W]]  # outside the map: walls, i.e. the filler
+        at = np.arange(W + 3)[None, None, :] - widths[:, None, None]  # column minus the candidate's width
+        sep = (at >= 0) & (at < 3) & (np.arange(H)[None, :, None] < heights[:, None, None] - 1)
+        joined[sep] = _ROW_SEPARATOR[np.broadcast_to(at, sep.shape)[sep]]
+        self.joined, self.stride = joined.tobytes(), H * (W + 3)
+        self.json = _json_parts(g.max_steps, g.success_rate)
+
+    def piece(self, i: int) -> bytes:
+        return self.joined[i * self.stride : (i + 1) * self.stride].translate(None, b"#")
+
+
+class TaskBlock:
+    """The valid candidates of one block of a stream, in candidate order: what a `TaskStream` serves one by one.
+
+    ``task(j)`` builds the `TaskSpec` of candidate `j`; the vector env instead copies ``table(j)`` (its
+    transition tables) and asks only for ``task_id(j)``, so a task that starts in a sub-env costs no Python
+    object (issue 12: a new task every episode).
+    """
+
+    __slots__ = ("maps", "lo", "size")
+
+    def __init__(self, maps: ValidMaps, lo: int, hi: int) -> None:
+        self.maps, self.lo, self.size = maps, lo, hi - lo  # candidates lo..hi-1 of `maps`
+
+    def __len__(self) -> int:
+        return self.size
+
+    def rows(self, j: int) -> tuple[str, ...]:
+        """Candidate `j`'s map, top row first."""
+        return tuple(self.maps.piece(self.lo + j).decode().split('","'))
+
+    def permutation(self, j: int) -> tuple[int, int, int, int] | None:
+        """Candidate `j`'s action permutation as `TaskSpec` stores it (None for none or the identity)."""
+        if self.maps.perms is None:
+            return None
+        perm = tuple(self.maps.perms[self.lo + j].tolist())
+        return None if perm == (0, 1, 2, 3) else perm
+
+    def task_id(self, j: int) -> str:
+        """``task(j).task_id`` without building the task: the same canonical JSON (`TaskSpec.to_json`), hashed."""
+        m, i = self.maps, self.lo + j
+        head, middle, tail = m.json
+        rows = m.joined[i * m.stride : (i + 1) * m.stride].translate(None, b"#")
+        perm = self.permutation(j)
+        perm_json = b"null" if perm is None else ("[" + ",".join(map(str, perm)) + "]").encode()
+        return hashlib.sha256(b"".join((head, perm_json, middle, rows, tail))).hexdigest()[:16]
+
+    def map_id(self, j: int) -> str:
+        """``task(j).map_id`` without building the task."""
+        return hashlib.sha256(self.maps.piece(self.lo + j).replace(b'","', b"/")).hexdigest()[:16]
+
+    def table(self, j: int) -> np.ndarray:
+        """Candidate `j`'s transition tables: its row of `dynamics.compile_many`."""
+        return self.maps.tables[self.lo + j]
+
+    def task(self, j: int) -> TaskSpec:
+        """The `TaskSpec` of candidate `j`."""
+        m, i = self.maps, self.lo + j
+        h, w = m.heights[i], m.widths[i]
+        # Seed the task's cached BFS with the batched one (same numbers) so validation does not redo it.
+        task = object.__new__(TaskSpec)
+        dist = m.dists[i, :h, :w].ravel().tolist()
+        task.__dict__["goal_distances"] = tuple(None if d == _INF_INT else d for d in dist)
+        TaskSpec.__init__(task, self.rows(j), m.generator.success_rate, self.permutation(j), m.generator.max_steps)
+        return task
+
+
 class TaskStream:
     """Valid tasks of a `MapGenerator` in candidate order, from blocks of 32, 64, ..., 4096 candidates."""
 
     def __init__(self, generator: MapGenerator, rng: np.random.Generator) -> None:
         self.generator, self.rng = generator, rng
-        self.pending: deque[TaskSpec] = deque()
-        self.block = _FIRST_BLOCK
+        self.block: TaskBlock | None = None  # the current block of valid candidates
+        self.cursor = self.stop = 0  # the next candidate of `block` to serve; its size
+        self.queued: TaskBlock | None = None  # the next block, drawn ahead by `prefill`
+        self.size = _FIRST_BLOCK  # candidates in the next block to draw
 
     def __iter__(self) -> TaskStream:
         return self
 
     def __next__(self) -> TaskSpec:
+        block, j = self.next_ref()
+        return block.task(j)
+
+    @property
+    def empty(self) -> bool:
+        """Whether the current block is used up (the next task needs a new block)."""
+        return self.cursor >= self.stop
+
+    def next_ref(self) -> tuple[TaskBlock, int]:
+        """The next task as (block, index) - ``block.task(index)`` is what `next` returns - without building it."""
+        j = self.cursor
+        if j < self.stop:
+            self.cursor = j + 1
+            return self.block, j  # type: ignore[return-value]
+        if self.queued is not None:
+            block, self.queued = self.queued, None
+            self._take(block)
+            if self.stop:
+                self.cursor = 1
+                return block, 0
         drawn, work = 0, 0  # candidates and tile operations since the last valid map
         rejected = np.zeros(3, dtype=np.int64)
-        while not self.pending:
-            tasks, block_rejected, block_work = self.generator._block_tasks(self.rng, self.block)
-            self.pending.extend(tasks)
-            drawn, work, rejected = drawn + self.block, work + block_work, rejected + block_rejected
-            self.block = min(2 * self.block, self.generator._largest_block)
-            if not self.pending and work >= _WORK_BUDGET:
+        while self.cursor >= self.stop:
+            heights, widths, u, perms = self.generator._draw_uniforms(self.rng, self.size)
+            grid = self.generator._encode(heights, widths, u)
+            accepted, dists, block_rejected, block_work = self.generator._accept(grid)
+            self._take(TaskBlock(ValidMaps(self.generator, grid, accepted, dists, heights, widths, perms), 0,
+                                 len(accepted)))  # fmt: skip
+            drawn, work, rejected = drawn + self.size, work + block_work, rejected + block_rejected
+            self.size = min(2 * self.size, self.generator._largest_block)
+            if self.cursor >= self.stop and work >= _WORK_BUDGET:
                 raise InvalidTaskError(self.generator._hopeless(drawn, rejected))
-        return self.pending.popleft()
+        self.cursor = 1
+        return self.block, 0  # type: ignore[return-value]
+
+    def _take(self, block: TaskBlock) -> None:
+        self.block, self.cursor, self.stop = block, 0, len(block)
+
+    def _give(self, block: TaskBlock) -> None:
+        """A block drawn by `prefill`: served now if the current one is used up, else queued after it."""
+        if self.cursor >= self.stop:
+            self._take(block)
+        else:
+            self.queued = block
+        self.size = min(2 * self.size, self.generator._largest_block)
 
 
-def prefill(streams: Sequence[Any]) -> None:
-    """Give each empty `TaskStream` among `streams` its next block of tasks, checking the candidates of all of
-    them in one batched validity test (the BFS), not stream by stream: the same tasks in the same order as each
-    stream finds alone (each draws its own candidates from its own generator; a map's validity does not depend
-    on the others in a batch). What makes resetting thousands of sub-envs at once cheap. A stream whose block
-    holds no valid map simply draws on when it is next asked (its give-up budget counts from there)."""
+def prefill(streams: Sequence[Any], rounds: int = 8, pool: Callable[[], Iterable[Any]] | None = None,
+            ahead: int = 0) -> None:  # fmt: skip
+    """Give each used-up `TaskStream` among `streams` its next block of tasks, encoding and checking the
+    candidates of all of them at once (one batched validity test, the BFS), not stream by stream: the same tasks
+    in the same order as each stream finds alone (each draws its own uniforms from its own generator; a map's
+    validity does not depend on the others in a batch). What makes resetting thousands of sub-envs at once, or
+    starting a new task in hundreds of them at every step, cheap.
+
+    A stream whose block holds no valid map draws its next block in the next of at most `rounds` rounds; one
+    still empty after them draws on alone when it is next asked (its give-up budget counts from there).
+
+    Drawing ahead: when some stream needs a block, every stream of ``pool()`` with at most `ahead` tasks left
+    (and none queued) draws its next block too, queued after its current one - so that the batches are large
+    and rare. Only for streams whose rng nothing else draws from between now and their next block (a
+    non-stationary schedule changes its tasks with the stream's rng: no drawing ahead there).
+    """
+    needy = [s for s in map(task_stream_of, streams) if s is not None and s.cursor >= s.stop and s.queued is None]
+    if not needy:
+        return
+    if pool is not None and ahead > 0:
+        chosen = {id(s) for s in needy}
+        for stream in map(task_stream_of, pool()):
+            if (stream is not None and stream.queued is None and stream.stop - stream.cursor <= ahead
+                    and id(stream) not in chosen):  # fmt: skip
+                needy.append(stream)
+                chosen.add(id(stream))
     groups: dict[int, list[TaskStream]] = {}
-    for stream in streams:
-        stream = getattr(stream, "inner", stream)  # a stream that skips excluded maps wraps a TaskStream
-        if isinstance(stream, TaskStream) and not stream.pending:
-            groups.setdefault(id(stream.generator), []).append(stream)
+    for stream in needy:
+        groups.setdefault(id(stream.generator), []).append(stream)
     for group in groups.values():
-        generator = group[0].generator
         if len({id(s) for s in group}) != len(group):
             raise ValueError("prefill got the same stream twice")
-        draws = [generator._draw_block(s.rng, s.block) for s in group]
-        tiles = np.concatenate([d[0] for d in draws])
-        accepted, dists, _, _ = generator._accept(tiles)
+        # Batches of up to _BATCH_CANDIDATES candidates: large enough to amortise numpy's per-call cost, small
+        # enough to stay in the CPU's cache (one batch of all the streams of 1,024 sub-envs ran 2x slower).
+        batch: list[TaskStream] = []
+        candidates = 0
+        for stream in group:
+            if batch and candidates + stream.size > _BATCH_CANDIDATES:
+                _fill(batch, rounds)
+                batch, candidates = [], 0
+            batch.append(stream)
+            candidates += stream.size
+        _fill(batch, rounds)
+
+
+def _fill(group: list[TaskStream], rounds: int) -> None:
+    """`prefill` of one batch of streams of one generator."""
+    generator = group[0].generator
+    for _ in range(rounds):
+        draws = [generator._draw_uniforms(s.rng, s.size) for s in group]
+        heights, widths, u = (np.concatenate([d[i] for d in draws]) for i in range(3))
+        perms = np.concatenate([d[3] for d in draws]) if generator.permute_actions else None
+        grid = generator._encode(heights, widths, u)
+        accepted, dists, _, _ = generator._accept(grid)
+        maps = ValidMaps(generator, grid, accepted, dists, heights, widths, perms)
         starts = np.cumsum([0] + [len(d[0]) for d in draws])
-        for k, (stream, (own, heights, widths, perms)) in enumerate(zip(group, draws)):
-            mine = (accepted >= starts[k]) & (accepted < starts[k + 1])
-            stream.pending.extend(generator._tasks(accepted[mine] - starts[k], dists[mine], own, heights, widths, perms))
-            stream.block = min(2 * stream.block, generator._largest_block)
+        bounds = np.searchsorted(accepted, starts).tolist()  # stream k's valid maps: bounds[k]..bounds[k+1]-1
+        for k, stream in enumerate(group):
+            stream._give(TaskBlock(maps, bounds[k], bounds[k + 1]))
+        group = [s for s in group if s.cursor >= s.stop]  # a block without a valid map: the next one
+        if not group:
+            break
+
+
+def task_stream_of(stream: Any) -> TaskStream | None:
+    """The `TaskStream` behind a schedule's stream (None for a source without one, e.g. stitching)."""
+    stream = getattr(stream, "inner", stream)  # a stream that skips excluded maps wraps a TaskStream
+    return stream if isinstance(stream, TaskStream) else None
 
 
 class SizeRanges:
@@ -238,69 +427,70 @@ class MapGenerator(SizeRanges):
             + "; ".join(found)
         )
 
-    def _block_tasks(self, rng: np.random.Generator, block: int) -> tuple[list[TaskSpec], np.ndarray, int]:
-        """The valid tasks among `block` fresh candidates, in candidate order; the rejections per rule (no start
-        or goal, a start too close to a goal, a start cut off from every goal) and the tile operations spent."""
-        tiles, heights, widths, perms = self._draw_block(rng, block)
-        accepted, dists, rejected, work = self._accept(tiles)
-        return self._tasks(accepted, dists, tiles, heights, widths, perms), rejected, work
-
-    def _tasks(self, accepted: np.ndarray, dists: np.ndarray, tiles: np.ndarray, heights: np.ndarray,
-               widths: np.ndarray, perms: np.ndarray | None) -> list[TaskSpec]:  # fmt: skip
-        """The tasks of the accepted candidates (indices into one block), with their goal-distance grids."""
-        out = []
-        for b, dist in zip(accepted, dists):
-            h, w = int(heights[b]), int(widths[b])
-            letters = _LETTERS[tiles[b, :h, :w]]
-            rows = tuple(letters[r].tobytes().decode() for r in range(h))
-            perm = tuple(int(a) for a in perms[b]) if perms is not None else None
-            # Seed the task's cached BFS with the batched one (same numbers) so validation does not redo it.
-            task = object.__new__(TaskSpec)
-            task.__dict__["goal_distances"] = tuple(None if d == _INF_INT else d for d in dist[:h, :w].ravel().tolist())
-            TaskSpec.__init__(task, rows, self.success_rate, perm, self.max_steps)
-            out.append(task)
-        return out
-
-    def _draw_block(
+    def _draw_uniforms(
         self, rng: np.random.Generator, n: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        H, W = self.max_height, self.max_width
+        """The random draws of `n` candidates, in the order that fixes every seed's maps: heights, widths, one
+        uniform per tile of the largest map (n, H, W), action permutations (if any)."""
         heights = rng.integers(self.height[0], self.height[1] + 1, size=n)
         widths = rng.integers(self.width[0], self.width[1] + 1, size=n)
-        u = rng.random((n, H, W))
+        u = rng.random((n, self.max_height, self.max_width))
         perms = np.argsort(rng.random((n, 4)), axis=1) if self.permute_actions else None
-        # One uniform per tile decides its letter: S, else G, else H, else F (the paper's sequential draws).
+        return heights, widths, u, perms
+
+    def _encode(self, heights: np.ndarray, widths: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The candidates' tile codes on a grid of the largest map plus a wall row and column, batch last
+        (H + 1, W + 1, n), so that every test of `_accept` reduces over leading axes (fast in numpy)."""
+        H, W = self.max_height, self.max_width
+        # One uniform per tile decides its letter: S, else G, else H, else F (the paper's sequential draws); the
+        # code is the number of thresholds the uniform reaches: S 0, G 1, H 2, F 3.
         p_s = self.p_start
         p_g = p_s + (1 - p_s) * self.p_goal
         p_h = p_g + (1 - p_s) * (1 - self.p_goal) * self.p_hole
-        above = (u >= p_s).view(np.int8) + (u >= p_g).view(np.int8) + (u >= p_h).view(np.int8)
-        tiles = np.array([_S, _G, _H, _F], dtype=np.int8)[above]
-        inside = (np.arange(H)[None, :, None] < heights[:, None, None]) & (
-            np.arange(W)[None, None, :] < widths[:, None, None]
-        )
-        tiles[~inside] = _WALL
-        # A wall row and column after each map: the BFS then works on one flat array (see `_neighbours`).
-        padded = np.full((n, H + 1, W + 1), _WALL, dtype=np.int8)
-        padded[:, :H, :W] = tiles
-        return padded, heights, widths, perms
+        code = (u >= p_s).view(np.uint8)
+        code += (u >= p_g).view(np.uint8)
+        code += (u >= p_h).view(np.uint8)
+        grid = np.full((H + 1, W + 1, len(u)), _WALL, dtype=np.uint8)
+        grid[:H, :W] = code.transpose(1, 2, 0)
+        outside = (np.arange(H)[:, None, None] >= heights) | (np.arange(W)[None, :, None] >= widths)
+        grid[:H, :W] |= outside.view(np.uint8) << 2  # a wall code (4..7) outside each candidate's own size
+        return grid
 
-    def _accept(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """Indices of the valid candidates and their goal-distance grids; rejections per rule; tile operations.
+    def _accept(self, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Indices of the valid candidates and their goal-distance grids (batch last); rejections per rule; tile
+        operations.
 
         Cheap tests first: a start and a goal exist; no start within ``min_hops - 1`` moves of a goal
         (a few steps of BFS); only the survivors get the full BFS.
         """
-        area = tiles[0].size
-        flat = tiles.reshape(len(tiles), -1)
-        idx = np.flatnonzero((flat == _S).any(axis=1) & (flat == _G).any(axis=1))
+        area, n = grid.shape[0] * grid.shape[1], grid.shape[2]
+        flat = grid.reshape(area, n)
+        idx = np.flatnonzero((flat == _S).any(axis=0) & (flat == _G).any(axis=0))
         paired = len(idx)
-        near, grow_steps = _grow(tiles[idx] == _G, _passable(tiles[idx]), self.min_hops - 1)
-        idx = idx[~(near & (tiles[idx] == _S)).any(axis=(1, 2))]
-        dist, levels = _goal_distance_grid(tiles[idx])
-        unreachable = ((dist == _INF) & (tiles[idx] == _S)).any(axis=(1, 2))
-        rejected = np.array([len(tiles) - paired, paired - len(idx), int(unreachable.sum())])
-        work = (_CANDIDATE_COST + _DRAW_COST * area) * len(tiles) + area * (paired * grow_steps + len(idx) * levels)
-        return idx[~unreachable], dist[~unreachable], rejected, work
+        tiles = np.take(grid, idx, axis=2)  # C order (plain fancy indexing of the last axis is not: slow below)
+        near, grow_steps = _grow(tiles == _G, _passable(tiles), self.min_hops - 1)
+        far = ~(near & (tiles == _S)).reshape(area, len(idx)).any(axis=0)
+        idx, tiles = idx[far], np.compress(far, tiles, axis=2)
+        dist, levels = _goal_distance_grid(tiles)
+        unreachable = ((dist == _INF) & (tiles == _S)).reshape(area, len(idx)).any(axis=0)
+        rejected = np.array([n - paired, paired - len(idx), int(unreachable.sum())])
+        work = (_CANDIDATE_COST + _DRAW_COST * area) * n + area * (paired * grow_steps + len(idx) * levels)
+        return idx[~unreachable], np.compress(~unreachable, dist, axis=2), rejected, work
+
+
+def block_tables(generator: MapGenerator, tiles: np.ndarray, heights: Sequence[int], widths: Sequence[int],
+                 perms: np.ndarray | None) -> np.ndarray:  # fmt: skip
+    """`dynamics.compile_many` of candidates (`tiles` batch first, as in `TaskBlock`), their tiles numbered
+    ``row * width + col`` as in a task."""
+    H, W = generator.max_height, generator.max_width
+    k, t = len(tiles), np.arange(H * W)
+    heights, widths = np.asarray(heights, dtype=np.int64), np.asarray(widths, dtype=np.int64)
+    inside = t < (heights * widths)[:, None]
+    r = np.where(inside, t // widths[:, None], H)  # outside: the wall corner
+    c = np.where(inside, t % widths[:, None], W)
+    codes = tiles[np.arange(k)[:, None], r, c]
+    return compile_many(_KIND_OF_CODE[codes], codes == _S, heights, widths, perms, generator.success_rate,
+                        generator.max_steps)  # fmt: skip
 
 
 def _passable(tiles: np.ndarray) -> np.ndarray:
@@ -308,14 +498,15 @@ def _passable(tiles: np.ndarray) -> np.ndarray:
 
 
 def _neighbours(mask: np.ndarray) -> np.ndarray:
-    """Tiles one move away from any tile of `mask` (batched over the first axis), as seen from inside a map.
+    """Tiles one move away from any tile of `mask` (H + 1, W + 1, batch), as seen from inside a map.
 
-    The maps end in a wall row and a wall column that `mask` never covers (walls are neither goals nor
-    passable), so flat shifts by one tile and by one row never carry a tile of `mask` into another row or map;
-    the padding tiles they mark are walls, which every caller masks out.
+    Each map ends in a wall row and a wall column that `mask` never covers (walls are neither goals nor
+    passable), so shifts by one tile and by one row of the flattened grid never carry a tile of `mask` into
+    another row; the padding tiles they mark are walls, which every caller masks out. Maps never mix: each is a
+    column of the batch-last array.
     """
-    width = mask.shape[-1]
-    flat = mask.reshape(-1)
+    width = mask.shape[1]
+    flat = mask.reshape(mask.shape[0] * width, mask.shape[2])
     out = np.zeros_like(flat)
     out[1:] |= flat[:-1]
     out[:-1] |= flat[1:]

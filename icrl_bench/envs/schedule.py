@@ -18,7 +18,7 @@ shown at the start of a trial only, never after a change.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -167,6 +167,20 @@ class _Excluding:
             if task.map_id not in self.banned:
                 return task
 
+    def next_ref(self) -> tuple[Any, int]:
+        """The inner stream's `next_ref`, skipping banned maps (only for an inner stream that has one)."""
+        while True:
+            block, j = self.inner.next_ref()
+            if block.map_id(j) not in self.banned:
+                return block, j
+
+
+def _ref_drawer(stream: Iterator[TaskSpec]) -> Callable[[], tuple[Any, int]] | None:
+    """`stream.next_ref` where the stream can serve tasks as (generator.TaskBlock, index); None otherwise."""
+    if isinstance(stream, _Excluding):
+        return stream.next_ref if hasattr(stream.inner, "next_ref") else None
+    return getattr(stream, "next_ref", None)
+
 
 @dataclasses.dataclass(frozen=True)
 class ExcludingSource:
@@ -239,13 +253,30 @@ class TaskSchedule:
         self.change_kind = change_kind or "resample"
         self.n_mutations = n_mutations or 2
         self.rng: np.random.Generator | None = None
-        self.task: TaskSpec | None = None
+        self._task: TaskSpec | None = None
+        self._ref: tuple[Any, int] | None = None  # a drawn task not built yet: (generator.TaskBlock, index)
         self._draws: Iterator[TaskSpec] | None = None
+        self._drawer: Any = None  # _ref_drawer of `_draws` (False: it has none); None: not looked up yet
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_drawer": None}  # a bound method: looked up again after unpickling
+
+    @property
+    def task(self) -> TaskSpec | None:
+        """The current task (built on first use when it was set by `new_trial_ref`)."""
+        if self._ref is not None:
+            block, j = self._ref
+            self._task, self._ref = block.task(j), None
+        return self._task
+
+    @task.setter
+    def task(self, task: TaskSpec | None) -> None:
+        self._task, self._ref = task, None
 
     def seed(self, seed: int) -> None:
         """Restart the task stream from `seed` (the env's reset seed)."""
         self.rng = task_rng(seed)
-        self._draws = None
+        self._draws = self._drawer = None
 
     def draws(self) -> Iterator[TaskSpec]:
         """The task stream of this seed (made on first use; `generator.prefill` fills many at once)."""
@@ -272,6 +303,19 @@ class TaskSchedule:
         assert self.rng is not None, "seed() the schedule before the first trial"
         self.task = task if task is not None else self._draw()
         return self.task
+
+    def draw_ref(self) -> tuple[Any, int] | None:
+        """Start a new trial on the stream's next task, returned as ``(block, index)`` (a `generator.TaskBlock`
+        row) without building its `TaskSpec` (built only if `task` is read): the vector env's path. None, and
+        nothing drawn, where the stream serves only TaskSpecs: call `new_trial` then."""
+        assert self.rng is not None, "seed() the schedule before the first trial"
+        if self._drawer is None:
+            self._drawer = _ref_drawer(self.draws()) or False
+        if self._drawer is False:
+            return None
+        self._ref = ref = self._drawer()
+        self._task = None
+        return ref
 
     def change(self) -> TaskSpec:
         """Change the task inside the trial (non-stationary)."""

@@ -16,14 +16,15 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from icrl_bench.envs.dynamics import FROZEN, GOAL, compile_task
+from icrl_bench.envs.dynamics import FROZEN, GOAL, compile_task, table_columns
 from icrl_bench.envs.frozen_lake import RESET_OPTIONS, fitting_task, make_source, new_task_option
-from icrl_bench.envs.generator import prefill
+from icrl_bench.envs.generator import TaskBlock, TaskStream, prefill, task_stream_of
 from icrl_bench.envs.rendering import MapPainter, render_ansi
 from icrl_bench.envs.schedule import TaskSchedule
 from icrl_bench.envs.task import TaskSpec
 
 _BLOCK = 512  # uniforms read ahead per sub-env
+_AHEAD = 16  # a sub-env's task stream draws its next block with others' once it has at most this many tasks left
 # Slip draw -> direction offset: below fail (-1), below fail+success (0), below 1 (+1), else -1 (Gymnasium's argmax).
 _SLIP_OFFSET = np.array([-1, 0, 1, -1], dtype=np.int64)
 
@@ -69,6 +70,7 @@ class ICRLFrozenLakeVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, n)
 
         self._gens: list[np.random.Generator | None] = [None] * n
+        self._streams: list[TaskStream | None] | None = None  # see _task_streams
         self._buf = np.zeros((_BLOCK, n))  # [draw, sub-env]: column i is sub-env i's stream, read ahead
         self._cursor = np.zeros(n, dtype=np.int64)
         self._lockstep = True
@@ -100,6 +102,7 @@ class ICRLFrozenLakeVectorEnv(VectorEnv):
     def _seed_env(self, i: int, seed: int | None) -> None:
         self._gens[i], used = seeding.np_random(seed)
         self.schedules[i].seed(used)
+        self._streams = None
         self._buf[:, i] = self._gens[i].random(_BLOCK)
         self._cursor[i] = 0
 
@@ -144,6 +147,29 @@ class ICRLFrozenLakeVectorEnv(VectorEnv):
         self._task_ids[i] = task.task_id
         self._ncol[i] = task.ncol
 
+    def _task_streams(self) -> list[TaskStream | None]:
+        """Each sub-env's `TaskStream` (None where its source has none), cached until a sub-env is seeded."""
+        if self._streams is None:
+            self._streams = [None if s.rng is None else task_stream_of(s.draws()) for s in self.schedules]
+        return self._streams
+
+    def _install_blocks(self, envs: np.ndarray, refs: list[tuple[TaskBlock, int]]) -> None:
+        """`_install` for many sub-envs at once, from their tasks' rows of `TaskBlock.tables` (no TaskSpec built)."""
+        rows = np.concatenate([block.table(j) for block, j in refs]).reshape(len(refs), -1)
+        tiles = self._kind.shape[1]
+        c = table_columns(tiles)
+        if rows.shape[1] != c["max_steps"].stop:
+            raise ValueError(f"tables of {rows.shape[1]} columns do not fit maps of {tiles} tiles")  # a bug, not input
+        self._kind[envs] = rows[:, c["kind"]]
+        self._next[envs] = rows[:, c["next_tile"]].reshape(len(envs), tiles, 4)
+        self._perm[envs] = rows[:, c["perm"]]
+        self._slip[:, envs] = rows[:, c["slip_cdf"]].T
+        self._starts[envs] = rows[:, c["starts"]]
+        self._start_cdf[envs] = rows[:, c["start_cdf"]]
+        self._max_steps[envs] = rows[:, c["max_steps"]][:, 0]
+        self._ncol[envs] = rows[:, c["ncol"]][:, 0]
+        self._task_ids[envs] = [block.task_id(j) for block, j in refs]
+
     def _check_task(self, task: TaskSpec | dict | str) -> TaskSpec:
         return fitting_task(task, self.max_height, self.max_width)
 
@@ -162,17 +188,31 @@ class ICRLFrozenLakeVectorEnv(VectorEnv):
         drawing = new_trial if forced is None else new_trial & np.array([t is None for t in forced], dtype=bool)
         # The new trials' tasks: their streams' next blocks checked in one batched test, not one by one (the
         # same tasks; only streams that draw now are touched, for a stream shares its rng with the changes).
-        prefill([self.schedules[int(idx[j])].draws() for j in np.flatnonzero(drawing)])
+        schedules = self.schedules
+        # Draw ahead for every sub-env when some need a block, unless changes share the streams' rngs.
+        ahead = _AHEAD if schedules[0].change_every is None else 0
+        streams = self._task_streams()
+        prefill([streams[i] for i in idx[drawing].tolist()], pool=lambda: streams, ahead=ahead)
         demos: dict[int, Any] = {}
-        for j in np.flatnonzero(new_trial | change):
-            i = int(idx[j])
-            if new_trial[j]:
-                task = self.schedules[i].new_trial(forced[j] if forced is not None else None)
+        fast: list[int] = []  # sub-envs whose new task comes from a generator's block, installed in one go
+        refs: list[tuple[TaskBlock, int]] = []
+        todo = np.flatnonzero(new_trial | change)
+        for j, i, is_new in zip(todo.tolist(), idx[todo].tolist(), new_trial[todo].tolist()):
+            if is_new:
+                if forced is None or forced[j] is None:
+                    ref = schedules[i].draw_ref()
+                    if ref is not None:
+                        refs.append(ref)
+                        fast.append(i)
+                        continue
+                task = schedules[i].new_trial(forced[j] if forced is not None else None)
                 if task.demonstrations:
                     demos[i] = tuple(task.rollout(d) for d in task.demonstrations)
             else:
-                task = self.schedules[i].change()
+                task = schedules[i].change()
             self._install(i, task)
+        if fast:
+            self._install_blocks(np.array(fast), refs)
         self._trial_episode[idx] = np.where(new_trial, 0, nxt)
         if u is None:
             u = self._uniforms(idx)
