@@ -16,7 +16,6 @@ import numpy as np
 from icrl_bench.envs.task import MOVES, TaskSpec
 
 FROZEN, HOLE, GOAL = 0, 1, 2  # tile kinds; start tiles are FROZEN
-MAX_TABLE_WIDTH = 1024  # `compile_many` keys map shapes by height * (MAX_TABLE_WIDTH + 1) + width
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +86,19 @@ def compile_task(task: TaskSpec) -> TaskTables:
     )
 
 
+@lru_cache(maxsize=16)
+def shape_moves(max_height: int, max_width: int) -> np.ndarray:
+    """`_moves` of every map shape up to `max_height` x `max_width`, each flattened and padded to the largest map
+    (float64, as `compile_many` stores it): row ``h * (max_width + 1) + w`` for an h x w map. At most 35 MB (32 x
+    32), built once per size."""
+    T = max_height * max_width
+    out = np.zeros(((max_height + 1) * (max_width + 1), 4 * T))
+    for h in range(1, max_height + 1):
+        for w in range(1, max_width + 1):
+            out[h * (max_width + 1) + w, : 4 * h * w] = np.ravel(_moves(h, w))
+    return out
+
+
 def table_columns(n_tiles: int) -> dict[str, slice]:
     """Where each table of `compile_many` lies in its rows, for maps of at most `n_tiles` tiles."""
     T = n_tiles
@@ -99,29 +111,30 @@ def table_columns(n_tiles: int) -> dict[str, slice]:
 
 
 def compile_many(kind: np.ndarray, is_start: np.ndarray, heights: np.ndarray, widths: np.ndarray,
-                 perms: np.ndarray | None, success_rate: float, max_steps: int) -> np.ndarray:  # fmt: skip
+                 perms: np.ndarray | None, success_rate: float, max_steps: int, max_width: int) -> np.ndarray:  # fmt: skip
     """`compile_task` of a batch of maps at once, each map's tables as one float64 row (columns: `table_columns`).
 
     `kind` and `is_start` are (k, T): tile ``row * width + col`` of each map, padded to T tiles (padding FROZEN,
-    never a start). The rows hold what `TaskTables` holds, padded as the vector env pads it: ``starts`` after
-    the last start repeat the first, ``start_cdf`` is inf there; ``next_tile`` past the map is 0 (never
+    never a start); T is ``max_height * max_width`` of the maps' source. The rows hold what `TaskTables` holds, padded as the vector env pads it: ``starts`` after
+    the last start repeat the first, ``start_cdf`` is inf there; ``next_tile`` past the map is arbitrary (never
     reached). Exact: the floats are computed as `compile_task` computes them, the rest are small integers.
     """
     k, T = kind.shape
     cols = table_columns(T)
-    out = np.zeros((k, cols["max_steps"].stop))
+    out = np.empty((k, cols["max_steps"].stop))
     out[:, cols["kind"]] = kind
+    # Starts ascending, then the first one repeated; their cdf (compile_task's cumsum, row by row), then inf.
     count = is_start.sum(axis=1)
-    cdf_all = np.cumsum(is_start / count[:, None].astype(np.float64), axis=1)  # compile_task's cumsum, row by row
-    order = np.argsort(~is_start, axis=1, kind="stable")  # the starts first, ascending
-    first = np.arange(T) < count[:, None]
-    out[:, cols["starts"]] = np.where(first, order, order[:, :1])
-    out[:, cols["start_cdf"]] = np.where(first, np.take_along_axis(cdf_all, order, axis=1), np.inf)
-    nxt = out[:, cols["next_tile"]].reshape(k, T, 4)  # a view
-    shapes = heights * (MAX_TABLE_WIDTH + 1) + widths
-    for shape in np.unique(shapes):
-        h, w = divmod(int(shape), MAX_TABLE_WIDTH + 1)
-        nxt[shapes == shape, : h * w] = _moves(h, w)
+    cdf_all = np.cumsum(is_start / count[:, None].astype(np.float64), axis=1)
+    rows, tiles = np.nonzero(is_start)  # row-major: each map's starts ascending
+    rank = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
+    starts = out[:, cols["starts"]]
+    starts[:] = tiles[np.cumsum(count) - count][:, None]
+    starts[rows, rank] = tiles
+    cdf = out[:, cols["start_cdf"]]
+    cdf[:] = np.inf
+    cdf[rows, rank] = cdf_all[rows, tiles]
+    out[:, cols["next_tile"]] = shape_moves(T // max_width, max_width)[heights * (max_width + 1) + widths]
     out[:, cols["perm"]] = (0, 1, 2, 3) if perms is None else perms
     fail = (1.0 - success_rate) / 2.0
     out[:, cols["slip_cdf"]] = np.cumsum([fail, success_rate, fail])

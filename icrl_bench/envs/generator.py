@@ -20,8 +20,8 @@ rule rejected the candidates and which parameters to change.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
+from hashlib import sha256
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Sequence
 
@@ -34,7 +34,6 @@ from icrl_bench.envs.task import InvalidTaskError, TaskSpec, as_integer, check_i
 # 4..7 are walls (outside the map, and the padding row and column).
 _S, _G, _H, _F, _WALL = 0, 1, 2, 3, 4
 _LETTERS = np.frombuffer(b"SGHF####", dtype=np.uint8)
-_FILLER, _ROW_SEPARATOR = ord("#"), np.frombuffer(b'","', dtype=np.uint8)
 _KIND_OF_CODE = np.array([FROZEN, GOAL, HOLE, FROZEN, FROZEN, FROZEN, FROZEN, FROZEN], dtype=np.int8)
 _INF_INT = 10_000
 _INF = np.int16(_INF_INT)
@@ -124,14 +123,14 @@ class ValidMaps:
         self.heights, self.widths = heights.tolist(), widths.tolist()
         self.tables = block_tables(g, tiles, heights, widths, self.perms)
         # Every candidate's rows as the bytes 'SFF","FHG","...' (the middle of its JSON), padded with '#'
-        # (stripped by `piece`): one array operation for all instead of string work per task.
+        # (stripped by `piece`): one gather for all instead of string work per task.
         k, H, W = len(tiles), g.max_height, g.max_width
-        joined = np.full((k, H, W + 3), _FILLER, dtype=np.uint8)
-        joined[:, :, :W] = _LETTERS[tiles[:, :H, :W]]  # outside the map: walls, i.e. the filler
-        at = np.arange(W + 3)[None, None, :] - widths[:, None, None]  # column minus the candidate's width
-        sep = (at >= 0) & (at < 3) & (np.arange(H)[None, :, None] < heights[:, None, None] - 1)
-        joined[sep] = _ROW_SEPARATOR[np.broadcast_to(at, sep.shape)[sep]]
-        self.joined, self.stride = joined.tobytes(), H * (W + 3)
+        area = (H + 1) * (W + 1)
+        letters = np.empty((k, area + 4), dtype=np.uint8)
+        letters[:, :area] = _LETTERS[tiles.reshape(k, area)]
+        letters[:, area:] = np.frombuffer(b'","#', dtype=np.uint8)
+        joined = np.take_along_axis(letters, _piece_index(H, W)[heights * (W + 1) + widths], axis=1)
+        self.joined, self.stride = joined.tobytes(), joined.shape[1]
         self.json = _json_parts(g.max_steps, g.success_rate)
 
     def piece(self, i: int) -> bytes:
@@ -170,13 +169,13 @@ class TaskBlock:
         m, i = self.maps, self.lo + j
         head, middle, tail = m.json
         rows = m.joined[i * m.stride : (i + 1) * m.stride].translate(None, b"#")
-        perm = self.permutation(j)
+        perm = None if m.perms is None else self.permutation(j)
         perm_json = b"null" if perm is None else ("[" + ",".join(map(str, perm)) + "]").encode()
-        return hashlib.sha256(b"".join((head, perm_json, middle, rows, tail))).hexdigest()[:16]
+        return sha256(b"".join((head, perm_json, middle, rows, tail))).hexdigest()[:16]
 
     def map_id(self, j: int) -> str:
         """``task(j).map_id`` without building the task."""
-        return hashlib.sha256(self.maps.piece(self.lo + j).replace(b'","', b"/")).hexdigest()[:16]
+        return sha256(self.maps.piece(self.lo + j).replace(b'","', b"/")).hexdigest()[:16]
 
     def table(self, j: int) -> np.ndarray:
         """Candidate `j`'s transition tables: its row of `dynamics.compile_many`."""
@@ -304,13 +303,14 @@ def _fill(group: list[TaskStream], rounds: int) -> None:
     """`prefill` of one batch of streams of one generator."""
     generator = group[0].generator
     for _ in range(rounds):
-        draws = [generator._draw_uniforms(s.rng, s.size) for s in group]
-        heights, widths, u = (np.concatenate([d[i] for d in draws]) for i in range(3))
+        starts = np.cumsum([0] + [s.size for s in group])
+        u = np.empty((starts[-1], generator.max_height, generator.max_width))  # every stream draws into its part
+        draws = [generator._draw_uniforms(s.rng, s.size, u[a:b]) for s, a, b in zip(group, starts, starts[1:])]
+        heights, widths = (np.concatenate([d[i] for d in draws]) for i in range(2))
         perms = np.concatenate([d[3] for d in draws]) if generator.permute_actions else None
         grid = generator._encode(heights, widths, u)
         accepted, dists, _, _ = generator._accept(grid)
         maps = ValidMaps(generator, grid, accepted, dists, heights, widths, perms)
-        starts = np.cumsum([0] + [len(d[0]) for d in draws])
         bounds = np.searchsorted(accepted, starts).tolist()  # stream k's valid maps: bounds[k]..bounds[k+1]-1
         for k, stream in enumerate(group):
             stream._give(TaskBlock(maps, bounds[k], bounds[k + 1]))
@@ -428,13 +428,13 @@ class MapGenerator(SizeRanges):
         )
 
     def _draw_uniforms(
-        self, rng: np.random.Generator, n: int
+        self, rng: np.random.Generator, n: int, out: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """The random draws of `n` candidates, in the order that fixes every seed's maps: heights, widths, one
-        uniform per tile of the largest map (n, H, W), action permutations (if any)."""
+        uniform per tile of the largest map (n, H, W; written into `out` if given), action permutations."""
         heights = rng.integers(self.height[0], self.height[1] + 1, size=n)
         widths = rng.integers(self.width[0], self.width[1] + 1, size=n)
-        u = rng.random((n, self.max_height, self.max_width))
+        u = rng.random((n, self.max_height, self.max_width)) if out is None else rng.random(out=out)
         perms = np.argsort(rng.random((n, 4)), axis=1) if self.permute_actions else None
         return heights, widths, u, perms
 
@@ -483,14 +483,41 @@ def block_tables(generator: MapGenerator, tiles: np.ndarray, heights: Sequence[i
     """`dynamics.compile_many` of candidates (`tiles` batch first, as in `TaskBlock`), their tiles numbered
     ``row * width + col`` as in a task."""
     H, W = generator.max_height, generator.max_width
-    k, t = len(tiles), np.arange(H * W)
     heights, widths = np.asarray(heights, dtype=np.int64), np.asarray(widths, dtype=np.int64)
-    inside = t < (heights * widths)[:, None]
-    r = np.where(inside, t // widths[:, None], H)  # outside: the wall corner
-    c = np.where(inside, t % widths[:, None], W)
-    codes = tiles[np.arange(k)[:, None], r, c]
+    # Tile t of a map w wide lies at row t // w, column t % w of its grid (past the map: the wall corner).
+    at = _grid_index(H, W)[heights * (W + 1) + widths]
+    codes = np.take_along_axis(tiles.reshape(len(tiles), (H + 1) * (W + 1)), at, axis=1)
     return compile_many(_KIND_OF_CODE[codes], codes == _S, heights, widths, perms, generator.success_rate,
-                        generator.max_steps)  # fmt: skip
+                        generator.max_steps, W)  # fmt: skip
+
+
+@lru_cache(maxsize=16)
+def _piece_index(max_height: int, max_width: int) -> np.ndarray:
+    """Row ``h * (max_width + 1) + w``: which byte of a candidate's letters (its flattened grid, then '","#')
+    each byte of its piece is for an h x w map - the rows joined by '","', then '#' to a fixed length."""
+    area = (max_height + 1) * (max_width + 1)
+    length = max_height * max_width + 3 * (max_height - 1)
+    out = np.full(((max_height + 1) * (max_width + 1), length), area + 3)
+    for h in range(1, max_height + 1):
+        for w in range(1, max_width + 1):
+            index: list[int] = []
+            for r in range(h):
+                index += [r * (max_width + 1) + c for c in range(w)] + ([area, area + 1, area + 2] if r < h - 1 else [])
+            out[h * (max_width + 1) + w, : len(index)] = index
+    return out
+
+
+@lru_cache(maxsize=16)
+def _grid_index(max_height: int, max_width: int) -> np.ndarray:
+    """Row ``h * (max_width + 1) + w``: where tile t of an h x w map lies in a candidate's flattened
+    (max_height + 1) x (max_width + 1) grid, for t < max_height * max_width (the wall corner past the map)."""
+    t = np.arange(max_height * max_width)
+    out = np.full(((max_height + 1) * (max_width + 1), len(t)), max_height * (max_width + 1) + max_width)
+    for h in range(1, max_height + 1):
+        for w in range(1, max_width + 1):
+            inside = t < h * w
+            out[h * (max_width + 1) + w, inside] = (t // w * (max_width + 1) + t % w)[inside]
+    return out
 
 
 def _passable(tiles: np.ndarray) -> np.ndarray:

@@ -197,6 +197,12 @@ class ICRLFrozenLakeVectorEnv(VectorEnv):
         fast: list[int] = []  # sub-envs whose new task comes from a generator's block, installed in one go
         refs: list[tuple[TaskBlock, int]] = []
         todo = np.flatnonzero(new_trial | change)
+        if forced is None and not change.any():  # the usual case: every sub-env in `todo` starts a drawn trial
+            refs = [schedules[i].draw_ref() for i in idx[todo].tolist()]
+            if None not in refs:
+                fast, todo = idx[todo].tolist(), todo[:0]
+            else:  # a source without blocks (e.g. stitching) drew nothing: TaskSpecs for all
+                refs = []
         for j, i, is_new in zip(todo.tolist(), idx[todo].tolist(), new_trial[todo].tolist()):
             if is_new:
                 if forced is None or forced[j] is None:
