@@ -107,3 +107,20 @@ def test_ray_options_need_the_ray_backend_and_sane_values(tmp_path, capsys):
     assert "--gpus-per-worker at least 0" in capsys.readouterr().err
     assert main(["evaluate", "explorer", "--backend", "ray", "--in-process", "--out", str(tmp_path / "c")]) == 2
     assert "cannot be combined with --backend ray" in capsys.readouterr().err
+
+
+def test_train_export_of_a_file_that_is_no_checkpoint_is_a_clear_error(tmp_path, capsys):
+    pytest.importorskip("torch")
+    import torch
+
+    from icrl_bench.cli import main
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a checkpoint")
+    other = tmp_path / "other.pt"
+    torch.save({"weights": 1}, other)
+    for path, says in ((text, "is not a training checkpoint"), (other, "lacks the network's config and weights"),
+                       (tmp_path / "missing.pt", "No such file")):  # fmt: skip
+        assert main(["train", "export", "--checkpoint", str(path), "--out", str(tmp_path / "m.pt")]) == 2
+        assert says in capsys.readouterr().err
+    assert not (tmp_path / "m.pt").exists()

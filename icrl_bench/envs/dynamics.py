@@ -88,59 +88,64 @@ def compile_task(task: TaskSpec) -> TaskTables:
 
 @lru_cache(maxsize=16)
 def shape_moves(max_height: int, max_width: int) -> np.ndarray:
-    """`_moves` of every map shape up to `max_height` x `max_width`, each flattened and padded to the largest map
-    (float64, as `compile_many` stores it): row ``h * (max_width + 1) + w`` for an h x w map. At most 35 MB (32 x
-    32), built once per size."""
+    """`_moves` of every map shape up to `max_height` x `max_width`, padded to the largest map: row
+    ``h * (max_width + 1) + w`` is the (T, 4) table of an h x w map (T = max_height * max_width; 0 past the map,
+    never reached). At most 17 MB (32 x 32), built once per size."""
     T = max_height * max_width
-    out = np.zeros(((max_height + 1) * (max_width + 1), 4 * T))
+    out = np.zeros(((max_height + 1) * (max_width + 1), T, 4), dtype=np.int32)
     for h in range(1, max_height + 1):
         for w in range(1, max_width + 1):
-            out[h * (max_width + 1) + w, : 4 * h * w] = np.ravel(_moves(h, w))
+            out[h * (max_width + 1) + w, : h * w] = _moves(h, w)
     return out
 
 
-def table_columns(n_tiles: int) -> dict[str, slice]:
-    """Where each table of `compile_many` lies in its rows, for maps of at most `n_tiles` tiles."""
-    T = n_tiles
-    spans = {"kind": T, "starts": T, "start_cdf": T, "next_tile": 4 * T, "perm": 4, "slip_cdf": 3, "ncol": 1,
-             "max_steps": 1}  # fmt: skip
-    out, at = {}, 0
-    for name, width in spans.items():
-        out[name], at = slice(at, at + width), at + width
+@lru_cache(maxsize=16)
+def start_cdfs(n_tiles: int) -> np.ndarray:
+    """Row c: the start cdf of a map with c starts, as `compile_task` computes it (a cumsum of 1/c per start,
+    bit for bit: the non-start tiles of its cumsum add 0.0), then inf to `n_tiles` columns."""
+    out = np.full((n_tiles + 1, n_tiles), np.inf)
+    for c in range(1, n_tiles + 1):
+        out[c, :c] = np.cumsum(np.full(c, 1.0 / c))
     return out
 
 
-def compile_many(kind: np.ndarray, is_start: np.ndarray, heights: np.ndarray, widths: np.ndarray,
-                 perms: np.ndarray | None, success_rate: float, max_steps: int, max_width: int) -> np.ndarray:  # fmt: skip
-    """`compile_task` of a batch of maps at once, each map's tables as one float64 row (columns: `table_columns`).
+def compact_tables(kind: np.ndarray, is_start: np.ndarray, heights: np.ndarray, widths: np.ndarray,
+                   perms: np.ndarray | None) -> np.ndarray:  # fmt: skip
+    """What `compile_task` computes of a batch of maps of one source, as one small int16 row each (`expand_tables`
+    makes the tables of it): kind (T), starts ascending then the first repeated (T), count of starts, height,
+    width, action permutation (4).
 
     `kind` and `is_start` are (k, T): tile ``row * width + col`` of each map, padded to T tiles (padding FROZEN,
-    never a start); T is ``max_height * max_width`` of the maps' source. The rows hold what `TaskTables` holds, padded as the vector env pads it: ``starts`` after
-    the last start repeat the first, ``start_cdf`` is inf there; ``next_tile`` past the map is arbitrary (never
-    reached). Exact: the floats are computed as `compile_task` computes them, the rest are small integers.
+    never a start); T is ``max_height * max_width`` of the maps' source.
     """
     k, T = kind.shape
-    cols = table_columns(T)
-    out = np.empty((k, cols["max_steps"].stop))
-    out[:, cols["kind"]] = kind
-    # Starts ascending, then the first one repeated; their cdf (compile_task's cumsum, row by row), then inf.
+    out = np.empty((k, 2 * T + 7), dtype=np.int16)
+    out[:, :T] = kind
     count = is_start.sum(axis=1)
-    cdf_all = np.cumsum(is_start / count[:, None].astype(np.float64), axis=1)
     rows, tiles = np.nonzero(is_start)  # row-major: each map's starts ascending
-    rank = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
-    starts = out[:, cols["starts"]]
-    starts[:] = tiles[np.cumsum(count) - count][:, None]
-    starts[rows, rank] = tiles
-    cdf = out[:, cols["start_cdf"]]
-    cdf[:] = np.inf
-    cdf[rows, rank] = cdf_all[rows, tiles]
-    out[:, cols["next_tile"]] = shape_moves(T // max_width, max_width)[heights * (max_width + 1) + widths]
-    out[:, cols["perm"]] = (0, 1, 2, 3) if perms is None else perms
-    fail = (1.0 - success_rate) / 2.0
-    out[:, cols["slip_cdf"]] = np.cumsum([fail, success_rate, fail])
-    out[:, cols["ncol"]] = widths[:, None]
-    out[:, cols["max_steps"]] = max_steps
+    first = np.cumsum(count) - count
+    starts = out[:, T : 2 * T]
+    starts[:] = tiles[first][:, None]
+    starts[rows, np.arange(len(rows)) - np.repeat(first, count)] = tiles
+    out[:, 2 * T], out[:, 2 * T + 1], out[:, 2 * T + 2] = count, heights, widths
+    out[:, 2 * T + 3 :] = (0, 1, 2, 3) if perms is None else perms
     return out
+
+
+def expand_tables(rows: np.ndarray, max_width: int) -> dict[str, np.ndarray]:
+    """The tables of `compact_tables` rows, as the vector env stores them (`TaskTables`' fields, padded to T
+    tiles): kind, next_tile (T, 4), starts, start_cdf (inf past the starts), perm, ncol."""
+    T = (rows.shape[1] - 7) // 2
+    rows = rows.astype(np.int64)
+    heights, widths = rows[:, 2 * T + 1], rows[:, 2 * T + 2]
+    return {
+        "kind": rows[:, :T],
+        "next_tile": shape_moves(T // max_width, max_width)[heights * (max_width + 1) + widths],
+        "starts": rows[:, T : 2 * T],
+        "start_cdf": start_cdfs(T)[rows[:, 2 * T]],
+        "perm": rows[:, 2 * T + 3 :],
+        "ncol": widths,
+    }
 
 
 def transition_matrix(task: TaskSpec) -> np.ndarray:

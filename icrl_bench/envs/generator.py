@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from icrl_bench.envs.dynamics import FROZEN, GOAL, HOLE, compile_many
+from icrl_bench.envs.dynamics import FROZEN, GOAL, HOLE, compact_tables
 from icrl_bench.envs.task import InvalidTaskError, TaskSpec, as_integer, check_integer, check_probability
 
 # Tile codes of a candidate: how many of the thresholds of S, G and H its uniform reaches (see `_encode`);
@@ -104,7 +104,7 @@ def _json_parts(max_steps: int, success_rate: float) -> tuple[bytes, bytes, byte
 
 class ValidMaps:
     """Valid candidates as arrays, in candidate order, with what serving them needs, computed for all at once:
-    transition tables (`dynamics.compile_many`, one float64 row each) and the bytes of their rows. `TaskBlock`s
+    transition tables (`dynamics.compact_tables`, one small int16 row each) and the bytes of their rows. `TaskBlock`s
     are slices of one `ValidMaps` (`prefill` makes one for many streams' blocks).
 
     Arrays, batch first: ``tiles`` (k, H + 1, W + 1) tile codes (`_S`, `_G`, `_H`, `_F`, walls >= `_WALL`),
@@ -178,7 +178,7 @@ class TaskBlock:
         return sha256(self.maps.piece(self.lo + j).replace(b'","', b"/")).hexdigest()[:16]
 
     def table(self, j: int) -> np.ndarray:
-        """Candidate `j`'s transition tables: its row of `dynamics.compile_many`."""
+        """Candidate `j`'s transition tables, compact: its row of `dynamics.compact_tables`."""
         return self.maps.tables[self.lo + j]
 
     def task(self, j: int) -> TaskSpec:
@@ -480,15 +480,14 @@ class MapGenerator(SizeRanges):
 
 def block_tables(generator: MapGenerator, tiles: np.ndarray, heights: Sequence[int], widths: Sequence[int],
                  perms: np.ndarray | None) -> np.ndarray:  # fmt: skip
-    """`dynamics.compile_many` of candidates (`tiles` batch first, as in `TaskBlock`), their tiles numbered
+    """`dynamics.compact_tables` of candidates (`tiles` batch first, as in `TaskBlock`), their tiles numbered
     ``row * width + col`` as in a task."""
     H, W = generator.max_height, generator.max_width
     heights, widths = np.asarray(heights, dtype=np.int64), np.asarray(widths, dtype=np.int64)
     # Tile t of a map w wide lies at row t // w, column t % w of its grid (past the map: the wall corner).
     at = _grid_index(H, W)[heights * (W + 1) + widths]
     codes = np.take_along_axis(tiles.reshape(len(tiles), (H + 1) * (W + 1)), at, axis=1)
-    return compile_many(_KIND_OF_CODE[codes], codes == _S, heights, widths, perms, generator.success_rate,
-                        generator.max_steps, W)  # fmt: skip
+    return compact_tables(_KIND_OF_CODE[codes], codes == _S, heights, widths, perms)
 
 
 @lru_cache(maxsize=16)

@@ -16,7 +16,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from icrl_bench.envs.dynamics import FROZEN, GOAL, compile_task, table_columns
+from icrl_bench.envs.dynamics import FROZEN, GOAL, compile_task, expand_tables
 from icrl_bench.envs.frozen_lake import RESET_OPTIONS, fitting_task, make_source, new_task_option
 from icrl_bench.envs.generator import TaskBlock, TaskStream, prefill, task_stream_of
 from icrl_bench.envs.rendering import MapPainter, render_ansi
@@ -154,20 +154,21 @@ class ICRLFrozenLakeVectorEnv(VectorEnv):
         return self._streams
 
     def _install_blocks(self, envs: np.ndarray, refs: list[tuple[TaskBlock, int]]) -> None:
-        """`_install` for many sub-envs at once, from their tasks' rows of `TaskBlock.tables` (no TaskSpec built)."""
+        """`_install` for many sub-envs at once, from their tasks' rows in generator blocks (no TaskSpec built)."""
+        generator = refs[0][0].maps.generator
+        if any(block.maps.generator is not generator for block, _ in refs):  # one source per env: a bug otherwise
+            raise RuntimeError("tasks of different generators in one vector env")
         rows = np.concatenate([block.table(j) for block, j in refs]).reshape(len(refs), -1)
-        tiles = self._kind.shape[1]
-        c = table_columns(tiles)
-        if rows.shape[1] != c["max_steps"].stop:
-            raise ValueError(f"tables of {rows.shape[1]} columns do not fit maps of {tiles} tiles")  # a bug, not input
-        self._kind[envs] = rows[:, c["kind"]]
-        self._next[envs] = rows[:, c["next_tile"]].reshape(len(envs), tiles, 4)
-        self._perm[envs] = rows[:, c["perm"]]
-        self._slip[:, envs] = rows[:, c["slip_cdf"]].T
-        self._starts[envs] = rows[:, c["starts"]]
-        self._start_cdf[envs] = rows[:, c["start_cdf"]]
-        self._max_steps[envs] = rows[:, c["max_steps"]][:, 0]
-        self._ncol[envs] = rows[:, c["ncol"]][:, 0]
+        tables = expand_tables(rows, self.max_width)
+        self._kind[envs] = tables["kind"]
+        self._next[envs] = tables["next_tile"]
+        self._perm[envs] = tables["perm"]
+        fail = (1.0 - generator.success_rate) / 2.0
+        self._slip[:, envs] = np.cumsum([fail, generator.success_rate, fail])[:, None]  # as compile_task
+        self._starts[envs] = tables["starts"]
+        self._start_cdf[envs] = tables["start_cdf"]
+        self._max_steps[envs] = generator.max_steps
+        self._ncol[envs] = tables["ncol"]
         self._task_ids[envs] = [block.task_id(j) for block, j in refs]
 
     def _check_task(self, task: TaskSpec | dict | str) -> TaskSpec:

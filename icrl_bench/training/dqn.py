@@ -37,6 +37,7 @@ import csv
 import functools
 import json
 import os
+import pickle
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -526,13 +527,25 @@ def _sample(s: _State, cfg: TrainConfig, data_trials: list[np.ndarray]) -> list[
     ]
 
 
+class CheckpointError(ValueError):
+    """A file given as a training checkpoint that is not one; the message says what it is missing."""
+
+
 def export_model(checkpoint: str | Path, out: str | Path) -> Path:
     """Write the online network of a training checkpoint as a small model file (config, weights, update count).
 
     `DQNAgent` loads either kind; an RL^2 checkpoint becomes the policy file `rl2_agent` loads. The model file drops the target network, optimizer and replay buffer. A text
     network's checkpoint is written as an adapter folder (`TextQNetwork.save_adapter`) named `out`.
     """
-    state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+    try:
+        state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as e:  # not a torch file (OSError: no file at all)
+        raise CheckpointError(f"{checkpoint} is not a training checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(state, dict) or not ({"env", "h"} <= state.keys() or {"config", "model", "step"} <= state.keys()):
+        raise CheckpointError(
+            f"{checkpoint} is not the checkpoint of an `icrl-bench train` run (its checkpoint.pt): it lacks the "
+            "network's config and weights"
+        )
     if "env" in state and "h" in state:  # an RL^2 run's checkpoint (`training.rl2`)
         from icrl_bench.training.rl2 import export_policy
 
