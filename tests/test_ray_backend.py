@@ -5,6 +5,7 @@ module; the two-node run is `benchmarks/ray_scaling.py --two-nodes` (it starts a
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,18 @@ def test_verify_on_ray_gives_the_local_verdict(cluster, tmp_path):
     local = verify(entry, AgentSpec("explorer"), key, trials=4)
     on_ray = verify(entry, AgentSpec("explorer"), key, trials=4, workers=2, ray=RayBackend())
     assert local["suites"] == on_ray["suites"] and local["seed_sha256"] == on_ray["seed_sha256"]
+
+
+@pytest.mark.slow
+def test_a_real_two_node_evaluation_on_loopback():
+    """`benchmarks/ray_scaling.py --two-nodes`: a head and a second raylet on this machine (1 CPU each, so the two
+    workers' actors run on different nodes), the same episodes.csv as the local pool, and no Ray socket on any
+    address but 127.0.0.1. Slow: it starts and stops its own cluster (about a minute); run with -m slow."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ray_scaling.py"
+    ray.shutdown()  # the module's instance: the script's cluster is a separate one
+    result = subprocess.run([sys.executable, str(script), "--workers", "2", "--trials", "5", "--agents", "explorer",
+                             "--two-nodes", "--no-api"], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ray start (2 node(s))" in result.stdout
+    assert result.stdout.count("same episodes.csv: True") == 2
+    assert result.stdout.count("Ray sockets not on 127.0.0.1: 0") == 2
