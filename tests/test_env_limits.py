@@ -120,8 +120,12 @@ def test_min_hops_beyond_the_largest_map_names_the_largest_feasible_value(build,
           "min_hops": 1000}, ["min_hops=1000"]),
     ],
 )  # fmt: skip
-def test_hopeless_settings_fail_fast_naming_what_to_change(kwargs, messages):
-    env = gym.make("ICRLFrozenLake-v0", **kwargs)
+@pytest.mark.parametrize("num_envs", [None, 256])  # the single env; the vector env's batched first blocks
+def test_hopeless_settings_fail_fast_naming_what_to_change(kwargs, messages, num_envs):
+    if num_envs is None:
+        env = gym.make("ICRLFrozenLake-v0", **kwargs)
+    else:
+        env = gym.make_vec("ICRLFrozenLake-v0", num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
     error = raises_fast(InvalidTaskError, "no valid map in", lambda: env.reset(seed=0))
     assert "almost) never give one" in str(error)
     for message in messages:

@@ -315,8 +315,8 @@ def _fill(group: list[TaskStream], rounds: int) -> None:
         for k, stream in enumerate(group):
             stream._give(TaskBlock(maps, bounds[k], bounds[k + 1]))
         group = [s for s in group if s.cursor >= s.stop]  # a block without a valid map: the next one
-        if not group:
-            break
+        if not group or not len(accepted):  # none in the whole batch: settings that (almost) never give one
+            break  # - each stream draws on alone, and the first to spend its budget says what to change
 
 
 def task_stream_of(stream: Any) -> TaskStream | None:
