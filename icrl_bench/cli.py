@@ -428,12 +428,13 @@ def cmd_train_rl2(args: argparse.Namespace) -> int:
 
 def cmd_train_export(args: argparse.Namespace) -> int:
     """Write a training checkpoint's network as a small model file (what the package ships)."""
+    from icrl_bench.training.config import ConfigError
     dqn = _training_module()
     if dqn is None:
         return 2
     try:
         path = dqn.export_model(args.checkpoint, args.out)
-    except (OSError, dqn.CheckpointError) as e:  # a bug (a KeyError inside a real checkpoint) keeps its traceback
+    except (OSError, dqn.CheckpointError, ConfigError) as e:  # a bug (e.g. a KeyError) keeps its traceback
         print(f"error: cannot export {args.checkpoint}: {e}", file=sys.stderr)
         return 2
     size = sum(f.stat().st_size for f in path.iterdir()) if path.is_dir() else path.stat().st_size

@@ -541,7 +541,8 @@ def export_model(checkpoint: str | Path, out: str | Path) -> Path:
         state = torch.load(checkpoint, weights_only=False, map_location="cpu")
     except (pickle.UnpicklingError, RuntimeError, EOFError) as e:  # not a torch file (OSError: no file at all)
         raise CheckpointError(f"{checkpoint} is not a training checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(state, dict) or not ({"env", "h"} <= state.keys() or {"config", "model", "step"} <= state.keys()):
+    if not isinstance(state, dict) or not ({"env", "h"} <= state.keys() or (
+            {"config", "step"} <= state.keys() and ("model" in state or "adapters" in state))):  # fmt: skip
         raise CheckpointError(
             f"{checkpoint} is not the checkpoint of an `icrl-bench train` run (its checkpoint.pt): it lacks the "
             "network's config and weights"
