@@ -247,7 +247,7 @@ class TaskStream:
 
     def _give(self, block: TaskBlock) -> None:
         """A block drawn by `prefill`: served now if the current one is used up, else queued after it."""
-        if self.cursor >= self.stop:
+        if self.empty:
             self._take(block)
         else:
             self.queued = block
@@ -270,7 +270,7 @@ def prefill(streams: Sequence[Any], rounds: int = 8, pool: Callable[[], Iterable
     and rare. Only for streams whose rng nothing else draws from between now and their next block (a
     non-stationary schedule changes its tasks with the stream's rng: no drawing ahead there).
     """
-    needy = [s for s in map(task_stream_of, streams) if s is not None and s.cursor >= s.stop and s.queued is None]
+    needy = [s for s in map(task_stream_of, streams) if s is not None and s.empty and s.queued is None]
     if not needy:
         return
     if pool is not None and ahead > 0:
@@ -314,7 +314,7 @@ def _fill(group: list[TaskStream], rounds: int) -> None:
         bounds = np.searchsorted(accepted, starts).tolist()  # stream k's valid maps: bounds[k]..bounds[k+1]-1
         for k, stream in enumerate(group):
             stream._give(TaskBlock(maps, bounds[k], bounds[k + 1]))
-        group = [s for s in group if s.cursor >= s.stop]  # a block without a valid map: the next one
+        group = [s for s in group if s.empty]  # a block without a valid map: the next one
         if not group or not len(accepted):  # none in the whole batch: settings that (almost) never give one
             break  # - each stream draws on alone, and the first to spend its budget says what to change
 
