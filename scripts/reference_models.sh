@@ -32,7 +32,7 @@ for name in icrl-dqn-small icrl-distill-small; do
 done
 python scripts/reference_tables.py results/icrl-distill-small results/icrl-dqn-small
 
-# icrl-rl2-small (issue 11): RL^2 on the trial env, scripts/general_models.sh (52 min on one core). The file and
+# icrl-rl2-small (issue 11): RL^2 on the trial env, scripts/general_models.sh (47 min on one core). The file and
 # the play mode are chosen on held-out training-distribution trials only (scripts/select_rl2.py), then exported.
 bash scripts/general_models.sh
 python scripts/select_rl2.py runs/rl2-general/policy.pt runs/rl2-general/best.pt --trials 100 \
