@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from hashlib import sha256
 from functools import lru_cache
+from hashlib import sha256
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -166,12 +166,10 @@ class TaskBlock:
 
     def task_id(self, j: int) -> str:
         """``task(j).task_id`` without building the task: the same canonical JSON (`TaskSpec.to_json`), hashed."""
-        m, i = self.maps, self.lo + j
-        head, middle, tail = m.json
-        rows = m.joined[i * m.stride : (i + 1) * m.stride].translate(None, b"#")
-        perm = None if m.perms is None else self.permutation(j)
+        head, middle, tail = self.maps.json
+        perm = self.permutation(j)
         perm_json = b"null" if perm is None else ("[" + ",".join(map(str, perm)) + "]").encode()
-        return sha256(b"".join((head, perm_json, middle, rows, tail))).hexdigest()[:16]
+        return sha256(b"".join((head, perm_json, middle, self.maps.piece(self.lo + j), tail))).hexdigest()[:16]
 
     def map_id(self, j: int) -> str:
         """``task(j).map_id`` without building the task."""

@@ -263,7 +263,7 @@ class TaskSchedule:
 
     @property
     def task(self) -> TaskSpec | None:
-        """The current task (built on first use when it was set by `new_trial_ref`)."""
+        """The current task (built on first use when it was set by `draw_ref`)."""
         if self._ref is not None:
             block, j = self._ref
             self._task, self._ref = block.task(j), None

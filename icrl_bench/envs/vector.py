@@ -188,9 +188,9 @@ class ICRLFrozenLakeVectorEnv(VectorEnv):
             new_trial = new_trial | np.array([t is not None for t in forced], dtype=bool)
         drawing = new_trial if forced is None else new_trial & np.array([t is None for t in forced], dtype=bool)
         # The new trials' tasks: their streams' next blocks checked in one batched test, not one by one (the
-        # same tasks; only streams that draw now are touched, for a stream shares its rng with the changes).
+        # same tasks), drawn ahead for every sub-env when some need one - unless a non-stationary schedule shares
+        # the streams' rngs with its changes: then only streams that draw now are touched.
         schedules = self.schedules
-        # Draw ahead for every sub-env when some need a block, unless changes share the streams' rngs.
         ahead = _AHEAD if schedules[0].change_every is None else 0
         streams = self._task_streams()
         prefill([streams[i] for i in idx[drawing].tolist()], pool=lambda: streams, ahead=ahead)
@@ -198,12 +198,6 @@ class ICRLFrozenLakeVectorEnv(VectorEnv):
         fast: list[int] = []  # sub-envs whose new task comes from a generator's block, installed in one go
         refs: list[tuple[TaskBlock, int]] = []
         todo = np.flatnonzero(new_trial | change)
-        if forced is None and not change.any():  # the usual case: every sub-env in `todo` starts a drawn trial
-            refs = [schedules[i].draw_ref() for i in idx[todo].tolist()]
-            if None not in refs:
-                fast, todo = idx[todo].tolist(), todo[:0]
-            else:  # a source without blocks (e.g. stitching) drew nothing: TaskSpecs for all
-                refs = []
         for j, i, is_new in zip(todo.tolist(), idx[todo].tolist(), new_trial[todo].tolist()):
             if is_new:
                 if forced is None or forced[j] is None:
