@@ -140,7 +140,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         resume = args.resume or (args.out is None and os.path.exists(os.path.join(out, "run.json")))
         results = evaluate(
             recipe, suites, out, args.trials, args.seed, options, args.workers, resume,
-            progress=not args.no_progress and sys.stderr.isatty(), in_process=args.in_process,
+            progress=not args.no_progress and sys.stderr.isatty(), forecast=not args.no_progress, in_process=args.in_process,
             overwrite=args.overwrite, ray=_ray_backend(args),
         )
     except (AgentSpecError, AgentError, AgentProcessError, ExternalAgentError, EvaluationError, InvalidTaskError,
@@ -337,7 +337,8 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         config = DataConfig(n_maps=args.n_maps, suite=args.suite, learner=args.learner, episodes_per_map=args.episodes,
-                            layout=args.layout, quality=args.quality, seed=args.seed)  # fmt: skip
+                            layout=args.layout, quality=args.quality, sets_per_map=args.sets_per_map,
+                            seed=args.seed)  # fmt: skip
         data = generate(config)
     except (DatasetError, UnknownSuiteError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -594,6 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="sets: the paper's sampled, shuffled episode sets; learning: the learner's own order")
     gen.add_argument("--quality", choices=["low", "mid", "high"], default="mid",
                      help="sets layout: how often successful episodes are sampled (the paper's three levels)")
+    gen.add_argument("--sets-per-map", type=int, default=4,
+                     help="sets layout: sets sampled from each map's episodes (default 4; the paper's ~25)")
     gen.add_argument("--seed", type=int, default=0, help="data seed (maps, learner randomness)")
     gen.set_defaults(func=cmd_data_generate)
     train = sub.add_parser("train", help="train in-context learners (needs the llm extra: torch, transformers)")

@@ -310,3 +310,17 @@ def test_cli_default_folder_is_continued_when_the_settings_match(tmp_path):
     assert again.returncode == 0 and "stitching-paper" in again.stdout
     other = cli(*args[:-1], "4", cwd=tmp_path)
     assert other.returncode == 2 and "different settings" in other.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_batched_run_says_after_its_first_step_how_long_it_takes_at_most(tmp_path, capsys, workers):
+    from icrl_bench.protocol.evaluation import evaluate
+
+    spec = AgentSpec("tests/agents_for_tests.py:BatchedExplorer")
+    evaluate(spec, ["id", "stitching-paper"], tmp_path / "a", trials=4, workers=workers, progress=False, forecast=True)
+    note = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: first step")]
+    # One note, naming the batch and the bound of a trial (30 episodes x 100 steps on id, 5 x 100 on stitching).
+    assert len(note) == 1 and "trial(s) at once" in note[0] and f"({workers} worker(s))" in note[0]
+    assert "has at most 3,000 steps" in note[0] or "has at most 500 steps" in note[0]
+    evaluate(spec, ["id"], tmp_path / "b", trials=4, workers=workers, progress=False)
+    assert "first step" not in capsys.readouterr().err  # only when asked (the CLI asks unless --no-progress)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 import sys
 import time
@@ -242,6 +243,40 @@ class ProgressBar:
             sys.stderr.flush()
 
 
+class Forecast:
+    """After the first batch step of a batched agent's run, say how long the run will take at most at that pace.
+
+    A trial's steps are only bounded (every episode to its step limit: a looping agent), so the forecast is an
+    upper bound: the first step's seconds times the most steps a trial of each chunk can take, summed over the
+    chunks each worker plays (a batch of trials plays side by side, one agent call per step; the first step's batch
+    size is taken as every batch's). A step at a long context may cost more than the first: a pace, not a promise."""
+
+    def __init__(self, chunks: Sequence[tuple[str, list[int]]], workers: int, suite_of: Any, enabled: bool) -> None:
+        self.chunks, self.workers, self.suite_of, self.enabled = chunks, workers, suite_of, enabled
+        self.said = False
+
+    def bound(self, suite_name: str, trial: int) -> int:
+        suite = self.suite_of(suite_name)
+        return sum(suite.task_for(trial, e).max_steps for e in range(suite.n_episodes))
+
+    def __call__(self, suite_name: str, seconds: float, trials: int) -> None:
+        if self.said or not self.enabled or trials < 2:  # a one-trial-at-a-time agent: its steps are not batch steps
+            return
+        self.said = True
+        steps = sum(math.ceil(len(ks) / trials) * max(self.bound(s, k) for k in ks) for s, ks in self.chunks)
+        first = self.bound(suite_name, self.chunks[0][1][0]) if self.chunks else 0
+        hours = seconds * steps / self.workers / 3600
+        sys.stderr.write(f"\nnote: first step {seconds:.2f} s for {trials} trial(s) at once (set-up included); a trial "
+                         f"of {suite_name!r} has at most {first:,} steps: at this pace the run takes at most "
+                         f"{_duration(hours * 3600)} ({self.workers} worker(s)); agents that reach goals take far "
+                         "fewer steps\n")  # fmt: skip
+        sys.stderr.flush()
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def evaluate(
     recipe: AgentRecipe,
     suites: Sequence[str],
@@ -256,6 +291,7 @@ def evaluate(
     in_process: bool | None = None,
     overwrite: bool = False,
     ray: Any = None,
+    forecast: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the agent on `suites` into the folder `out`; returns the results (as written to results.json).
 
@@ -265,6 +301,7 @@ def evaluate(
     earlier evaluation in `out`. `task_entropy` replaces the suites' tasks by fresh ones from that seed space; such
     results do not match the installed suites' hashes and cannot be submitted. `ray`: a
     `protocol.ray_backend.RayBackend` plays the trials on `workers` Ray actors instead (the same records).
+    `forecast`: after the first batch step, say on stderr how long the run takes at most at that pace (`Forecast`).
     """
     if not isinstance(workers, int) or workers < 1:
         raise SettingError(f"workers must be an integer of at least 1, got {workers!r}")
@@ -282,13 +319,15 @@ def evaluate(
     total = sum(d["trials"] for d in config["suites"].values())
     bar = ProgressBar(total, total - sum(len(ks) for _, ks in todo), f"evaluate {recipe.label}", progress)
     suite_of = functools.partial(_suite, task_entropy=task_entropy)
+    chunks = split_jobs(todo, workers)
+    forecast_note = Forecast(chunks, workers, suite_of, forecast)
     if in_process:
         if todo:  # one agent for every suite: the bar moves and Ctrl-C stops between trials
             agent = recipe.build()
             try:
                 with part_file(out / "parts" / f"trials-{os.getpid()}-{_RUN_TOKEN}.jsonl") as sink:
                     play(agent, bool(recipe.privileged), todo, suite_of, seed, options, sink,
-                         on_trial=lambda s, k: bar.update())  # fmt: skip
+                         on_trial=lambda s, k: bar.update(), on_first_step=forecast_note)  # fmt: skip
             finally:
                 close_agent(agent)
     elif todo and ray is not None:
@@ -297,8 +336,8 @@ def evaluate(
         with part_file(out / "parts" / f"trials-{os.getpid()}-{_RUN_TOKEN}.jsonl") as sink:
             play_on_ray(recipe, todo, seed, options, suite_of, workers, ray, sink, bar.update)
     elif todo:
-        play_in_workers(recipe, split_jobs(todo, workers), seed, options, str(out / "parts"), suite_of, workers,
-                        _RUN_TOKEN, bar.update)  # fmt: skip
+        play_in_workers(recipe, chunks, seed, options, str(out / "parts"), suite_of, workers, _RUN_TOKEN, bar.update,
+                        forecast_note)  # fmt: skip
     return finalise(out, config, task_entropy)
 
 

@@ -285,6 +285,7 @@ def run_trials(
     options: ProtocolOptions | None = None,
     privileged: bool | None = None,
     stop: Callable[[int], bool] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> Iterator[TrialRecord]:
     """Play `agent` on the given trial indices of `suite`; yields each trial's record as it finishes.
 
@@ -292,6 +293,7 @@ def run_trials(
     attribute). `evaluate` passes what the agent's specification declares, so that it is recorded in results.
     `stop` (training rollouts only; evaluations never pass it): called with a trial's position in its batch
     after each of its steps; True ends the trial there, and its record holds the episodes it completed.
+    `on_step` (progress reports only): called after every batch step with the number of trials that took it.
     """
     options = options or ProtocolOptions()
     batched = agent if is_batched(agent) else SingleAsBatched(agent)
@@ -303,7 +305,8 @@ def run_trials(
     with _signal_handlers(options.step_timeout is not None) as alarms:
         call = _Caller(options.step_timeout, alarms)
         for i in range(0, len(trials), size):
-            yield from _run_batch(batched, suite, list(trials[i : i + size]), seed, call, forced, options, reveal, stop)
+            yield from _run_batch(batched, suite, list(trials[i : i + size]), seed, call, forced, options, reveal, stop,
+                                  on_step)  # fmt: skip
 
 
 def _run_batch(
@@ -316,6 +319,7 @@ def _run_batch(
     options: ProtocolOptions,
     privileged: bool,
     stop: Callable[[int], bool] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> Iterator[TrialRecord]:
     clock = time.perf_counter()
     states = [_Trial(suite, k, seed) for k in trials]
@@ -358,6 +362,8 @@ def _run_batch(
         for j in active:  # share this step's time among the trials that took part in it
             states[j].wall_time += (now - clock) / len(active)
         clock = now
+        if on_step is not None:
+            on_step(len(active))
         finished = []
         for j, t in zip(active, transitions):
             s = states[j]

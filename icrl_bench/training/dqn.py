@@ -453,11 +453,15 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False) -> Pat
                                f"{'symbols' if cfg.relabel else 'observations'}")  # fmt: skip
     data_trials = dataset_trials(data) if data is not None else []
     learner = build_learner(cfg)
+    if cfg.pack:
+        data_trials = pack_rows(data_trials, cfg.max_positions, functools.partial(sequence_length, learner))
     s = _State(cfg, learner)
     if ckpt.exists():
         if not resume:
             raise FileExistsError(f"{ckpt} exists: pass --resume to continue it, or choose another --out")
         s.load(ckpt, cfg)
+    elif cfg.init:
+        start_from(learner, cfg.init)
     elif cfg.mode == "online":
         s.replay = list(data_trials[-cfg.replay_size :])  # seeded with classical histories, evicted first
     learner.net.to(device).train()  # train mode: dropout, and gradient checkpointing (transformers needs it)
@@ -514,6 +518,43 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False) -> Pat
                 s.save(ckpt, cfg)
             bar.update(1, f"  loss {total:.4f}{last_eval}")
     return ckpt
+
+
+def sequence_length(learner: Any, trial: np.ndarray) -> int:
+    """Positions (compact) or tokens (text) of a trial array as the learner's batches read it."""
+    episodes = array_episodes(trial)
+    if hasattr(learner.net, "encode"):
+        return len(learner.net.encode([t for e in episodes for t in e])[0])
+    return len(compact_sequence(episodes, learner.net.config.n_obs))
+
+
+def pack_rows(trials: Sequence[np.ndarray], max_positions: int, length: Any) -> list[np.ndarray]:
+    """Consecutive trials joined into rows of at least `max_positions` (by `length`; the batch cuts the last one),
+    as the paper's data concatenates sets across maps. A row's last trial may be cut; every trial starts one row or
+    continues the row before it, in order, so one pass over the rows is one pass over the data."""
+    rows: list[np.ndarray] = []
+    current: list[np.ndarray] = []
+    filled = 0
+    for trial in trials:
+        current.append(trial)
+        filled += length(trial)
+        if filled >= max_positions:
+            rows.append(np.concatenate(current))
+            current, filled = [], 0
+    if current:
+        rows.append(np.concatenate(current))
+    return rows
+
+
+def start_from(learner: Any, checkpoint: str) -> None:
+    """Load the networks of another run's checkpoint into `learner`; its target then equals its online network."""
+    try:
+        state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+        learner.load_weights(state)
+    except (OSError, KeyError, TypeError, RuntimeError, pickle.UnpicklingError, EOFError) as e:
+        raise ConfigError(f"--init {checkpoint}: not a checkpoint of this network ({type(e).__name__}: {e}); give "
+                          "the checkpoint.pt of a run with the same network settings") from None  # fmt: skip
+    learner.update_target(1.0)
 
 
 def _sample(s: _State, cfg: TrainConfig, data_trials: list[np.ndarray]) -> list[np.ndarray]:

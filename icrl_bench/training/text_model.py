@@ -22,7 +22,9 @@ one frozen base model; the target follows the online adapter by Polyak averaging
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import importlib.util
 import inspect
 import json
@@ -40,6 +42,8 @@ from icrl_bench.training.config import SHORT_MODELS, ConfigError, LLMConfig
 from icrl_bench.training.kv import use_grouped_attention
 
 Q_HEAD_FILE = "q_head.json"
+PROBE_TOKENS = 512  # tokens of each probe trial of the `auto` Q offset
+LOWER_CACHE_BYTES = 6 * 2**30  # `TextQNetwork.lower_states` kept in memory (float32), least recently used out
 
 
 def resolve_model(name: str, gguf_file: str = "") -> tuple[str, str]:
@@ -121,10 +125,15 @@ class TextQNetwork(nn.Module):
         self.register_buffer("head_bias", bias[self.action_ids].detach().clone() if bias is not None else
                              torch.zeros(4, dtype=rows.dtype), persistent=False)  # fmt: skip
         self.pairs: list[tuple[nn.Parameter, nn.Parameter]] = []
+        n_layers = int(model.config.num_hidden_layers)
+        if config.top_layers >= n_layers:
+            raise ConfigError(f"top_layers={config.top_layers}: the model has {n_layers} layers (0: adapters in all)")
+        self.split = n_layers - config.top_layers if config.top_layers else 0  # first layer with adapters (training)
+        self._lower_cache: collections.OrderedDict[bytes, torch.Tensor] = collections.OrderedDict()
         if adapter is None:
             import peft
 
-            peft_config = adapter_config(config)
+            peft_config = adapter_config(config, n_layers)
             model = peft.get_peft_model(model, peft_config, adapter_name="online")
             model.add_adapter("target", peft_config)
             params = dict(model.named_parameters())
@@ -232,16 +241,56 @@ class TextQNetwork(nn.Module):
         rows = self.head_rows.to(hidden.dtype)
         return (hidden @ rows.T).float() + self.head_bias.float() - self.q_offset
 
+    @contextlib.contextmanager
+    def _only_layers(self, part: slice, final_norm: bool = True) -> Any:
+        """Run the decoder through the layers `part` only (and without its final norm): a frozen lower part that
+        hands its hidden states to the upper part, as one forward pass would."""
+        decoder = self.decoder
+        layers, norm = decoder.layers, decoder.norm
+        decoder.layers = nn.ModuleList(list(layers)[part])
+        if not final_norm:
+            decoder.norm = nn.Identity()
+        try:
+            yield
+        finally:
+            decoder.layers, decoder.norm = layers, norm
+
+    @torch.no_grad()
+    def lower_states(self, ids: Sequence[int]) -> torch.Tensor:
+        """Hidden states ``[tokens, hidden]`` (float32) of one trial's tokens after the frozen layers below
+        `split` (no adapters there: they never change while training). Computed for the trial alone, so a cached
+        and a recomputed one are equal bit for bit; an LRU cache keeps `LOWER_CACHE_BYTES` of them."""
+        key = np.asarray(ids, dtype=np.int32).tobytes()
+        hit = self._lower_cache.get(key)
+        if hit is not None:
+            self._lower_cache.move_to_end(key)
+            return hit
+        with self._only_layers(slice(0, self.split), final_norm=False):
+            out = self._hidden(torch.tensor([list(ids)], device=self.head_rows.device), use_cache=False)
+        states = out.last_hidden_state[0].float().cpu()
+        self._lower_cache[key] = states
+        size = sum(t.numel() * 4 for t in self._lower_cache.values())
+        while size > LOWER_CACHE_BYTES and len(self._lower_cache) > 1:
+            size -= self._lower_cache.popitem(last=False)[1].numel() * 4
+        return states
+
     def q_values(self, batch: dict[str, torch.Tensor], target: bool = False) -> torch.Tensor:
-        """Q ``[batch, slots, 4]`` at the slots of a `text_batch` (right-padded: padding is never attended)."""
+        """Q ``[batch, slots, 4]`` at the slots of a `text_batch`.
+
+        Batches are right-padded, so plain causal attention is exact for every real token (padding only follows
+        them): no mask is built, and attention skips the masked half. With ``lower`` states in the batch (a
+        network with `split`), only the layers from `split` up run."""
         was_training = self.model.training
         if target:  # the target reads without dropout, as the compact target network (always in eval mode)
             self._use("target")
             self.model.eval()
         try:
             with torch.no_grad() if target else contextlib.nullcontext():
-                out = self._hidden(batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
-                h = out.last_hidden_state
+                if "lower" in batch:
+                    with self._only_layers(slice(self.split, None)), self._autocast():
+                        h = self.decoder(inputs_embeds=batch["lower"], use_cache=False).last_hidden_state
+                else:
+                    h = self._hidden(batch["input_ids"], use_cache=False).last_hidden_state
                 slots = batch["slots"].unsqueeze(-1).expand(-1, -1, h.shape[-1])
                 return self._head(h.gather(1, slots))
         finally:
@@ -261,15 +310,19 @@ class TextQNetwork(nn.Module):
 
     @torch.no_grad()
     def _probe_offset(self) -> float:
-        """The base model's mean action logit at the slots of a fixed two-episode trial (no adapter)."""
-        probe = [Transition(0, 2, 0.0, 1, False, False), Transition(1, 1, 0.0, 5, True, False),
-                 Transition(0, 1, 0.0, 4, False, False), Transition(4, 2, 0.0, 5, True, False)]  # fmt: skip
-        ids, slots = self.encode(probe)
-        self.q_offset = 0.0
+        """The base model's mean action logit at the decision slots of real trials (no adapter): the explorer's
+        learning histories on 4 training maps (seed 0), each cut to `PROBE_TOKENS` tokens. (A 4-step probe
+        read about 6.6 lower than real contexts on SmolLM2-135M.)"""
+        trials = _probe_trials()
+        self.q_offset, split, self.split = 0.0, self.split, 0  # the whole model, as it plays
         adapters = self.model.disable_adapter() if hasattr(self.model, "disable_adapter") else contextlib.nullcontext()
-        with adapters:
-            out = self._hidden(torch.tensor([ids], device=self.head_rows.device), use_cache=False)
-        return float(self._head(out.last_hidden_state[0, slots]).mean())
+        try:
+            with adapters:
+                batch = text_batch(self, trials, PROBE_TOKENS)
+                q = self.q_values({k: v.to(self.head_rows.device) for k, v in batch.items()})
+        finally:
+            self.split = split
+        return float(q[batch["decision"].to(q.device)].mean())
 
     # -------------------------------------------------------------------------------- training
 
@@ -293,7 +346,7 @@ class TextQNetwork(nn.Module):
     def weights(self) -> dict[str, Any]:
         """Online and target adapter weights (a checkpoint holds these, never the base model)."""
         return {"adapters": {n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if
-                             any(x in ("online", "target") for x in n.split("."))}}  # fmt: skip
+                             any(x in ("online", "target") for x in n.split("."))}, "q_offset": self.q_offset}  # fmt: skip
 
     def load_weights(self, state: dict[str, Any]) -> None:
         params = dict(self.model.named_parameters())
@@ -305,6 +358,7 @@ class TextQNetwork(nn.Module):
         with torch.no_grad():
             for name, value in saved.items():
                 params[name].copy_(value)
+        self.q_offset = float(state.get("q_offset", self.q_offset))  # Q is read with the offset it was trained with
 
     def save_adapter(self, folder: str | Path, trained_tokens: int = 0, extra: dict[str, Any] | None = None) -> Path:
         """The online adapter (``save_pretrained``) and ``q_head.json``, in `folder`."""
@@ -319,6 +373,10 @@ class TextQNetwork(nn.Module):
             for f in saved.iterdir():
                 if f.is_file():
                     shutil.move(str(f), folder / f.name)
+        config_file = folder / "adapter_config.json"  # the base model by name, never the trainer's local path
+        adapter = json.loads(config_file.read_text())
+        adapter["base_model_name_or_path"] = base_model_name(self.config.model)
+        config_file.write_text(json.dumps(adapter, indent=2) + "\n")
         head = {"format": self.format.name, "action_words": list(self.format.action_words),
                 "action_token_ids": self.action_ids, "q_offset": self.q_offset, "base_model": self.config.model,
                 "gguf_file": self.config.gguf_file, "adapter": self.config.adapter,
@@ -327,17 +385,34 @@ class TextQNetwork(nn.Module):
         return folder
 
 
-def adapter_config(config: LLMConfig) -> Any:
-    """The peft config of `config.adapter` (LoRA or IA3) for a causal LM."""
+@functools.lru_cache(maxsize=1)
+def _probe_trials() -> list[np.ndarray]:
+    """The `auto` offset's probe: the explorer's learning histories on 4 training maps (seed 0)."""
+    from icrl_bench.training.data import DataConfig, generate
+    from icrl_bench.training.dqn import dataset_trials
+
+    return dataset_trials(generate(DataConfig(n_maps=4, learner="explorer", episodes_per_map=30, layout="learning")))
+
+
+def base_model_name(model: str) -> str:
+    """How an adapter names its base model: a short name or hub id as given; a local folder by its last component
+    (a path on the trainer's machine means nothing elsewhere)."""
+    return Path(model).name if model not in SHORT_MODELS and os.path.exists(model) else model
+
+
+def adapter_config(config: LLMConfig, n_layers: int) -> Any:
+    """The peft config of `config.adapter` (LoRA or IA3) for a causal LM of `n_layers` decoder layers (adapters
+    in the top ``config.top_layers`` only, where that is set)."""
     import peft
 
     modules = [m for m in config.target_modules.split(",") if m]
+    layers = {"layers_to_transform": list(range(n_layers - config.top_layers, n_layers))} if config.top_layers else {}
     if config.adapter == "lora":
         return peft.LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=0.0,
-                               target_modules=modules or ["q_proj", "v_proj"], task_type="CAUSAL_LM")  # fmt: skip
+                               target_modules=modules or ["q_proj", "v_proj"], task_type="CAUSAL_LM", **layers)  # fmt: skip
     modules = modules or ["k_proj", "v_proj", "down_proj"]
     feedforward = [m for m in modules if m in ("down_proj", "fc2", "c_proj", "w2")]
-    return peft.IA3Config(target_modules=modules, feedforward_modules=feedforward, task_type="CAUSAL_LM")
+    return peft.IA3Config(target_modules=modules, feedforward_modules=feedforward, task_type="CAUSAL_LM", **layers)
 
 
 def read_q_head(folder: str | Path) -> dict[str, Any]:
@@ -374,20 +449,31 @@ def text_batch(net: TextQNetwork, trials: Sequence[np.ndarray], max_tokens: int)
         input_ids[b, :k], mask[b, :k] = ids[:k], 1
         slots[b, : kept[b]] = s[: kept[b]]
     out = annotate([compact_sequence(ep, 1) for ep in episodes], trials, kept, width)
-    return out | {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask),
-                  "slots": torch.from_numpy(slots)}  # fmt: skip
+    out |= {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask),
+            "slots": torch.from_numpy(slots)}  # fmt: skip
+    if net.split:  # the frozen lower layers' output, per trial (cached), right-padded with zeros
+        lower = torch.zeros((len(trials), length, net.head_rows.shape[1]))
+        for b, (ids, _) in enumerate(encoded):
+            k = min(len(ids), length)
+            lower[b, :k] = net.lower_states(ids[:k])
+        out["lower"] = lower
+    return out
 
 
 def llm_agent(model: str = "smollm2-135m", adapter: str = "none", gguf_file: str = "", text_format: str = "auto",
-              precision: str = "bf16", window: int | None = None, threads: int = 0) -> Any:  # fmt: skip
+              precision: str = "", window: int | None = None, threads: int = 1) -> Any:  # fmt: skip
     """A causal LM playing the protocol greedily through `DQNAgent` (batched, KV cache across steps and episodes).
 
     ``adapter``: a folder written by `icrl-bench train llm` / ``train export`` (its ``q_head.json`` names the
     format and offset), or ``none``: the *prompted* baseline, the pretrained model alone reading the trial in
     the format and choosing the action word with the highest logit (no training). ``window``: context in
     tokens (default: twice the trained length, at least 2,048). The model runs on the GPU when there is one.
-    ``precision``: bf16 weights by default (on this CPU 1.4x the decisions/s of bf16 autocast, which training
-    uses; `benchmarks/llm_dqn_step.py`), or bf16-autocast / fp32.
+    ``precision``: default the adapter's ``play_precision`` (in ``q_head.json``: the cheapest precision whose
+    argmax was measured to agree with fp32 on at least 99% of decisions, `benchmarks/llm_precision.py`), else
+    bf16 autocast (99.1% for the prompted SmolLM2-135M; bf16 weights 98.7%, and 94.5% for an adapter); or give
+    fp32 / bf16-autocast / bf16. ``threads``: torch threads of this process (default 1: with `evaluate
+    --workers`, one per worker; two per process were 2-20x slower on a loaded 2-core machine); 0: torch's default.
+    Each worker plays all its trials in one batch when ``--batch-size`` (default 100) is at least its share.
     """
     from icrl_bench.training.agent import DQNAgent
 
@@ -395,11 +481,13 @@ def llm_agent(model: str = "smollm2-135m", adapter: str = "none", gguf_file: str
         torch.set_num_threads(int(threads))
     if adapter not in ("none", None) and not Path(adapter).is_dir():
         raise ConfigError(f"adapter {adapter!r} is not a folder: pass one written by `icrl-bench train llm`, or none")
-    base = model
+    base, head = model, {}
     if adapter not in ("none", None):
         head = read_q_head(adapter)
         if model == "smollm2-135m" and head.get("base_model") not in (None, model):
             base, gguf_file = head["base_model"], head.get("gguf_file", gguf_file)
+    if not precision:
+        precision = head.get("play_precision", "bf16-autocast")
     config = LLMConfig(model=base, gguf_file=gguf_file, text_format=text_format, precision=precision)
     net = TextQNetwork(config, adapter="none" if adapter in ("none", None) else adapter)
     if torch.cuda.is_available():
