@@ -15,6 +15,9 @@
     ~3 new tokens a step) against re-encoding the whole history at every step. Target: >= 10x.
 (c) The same decisions with 16 trials in one `DQNAgent` (one forward pass a step for all) against one trial at a
     time. Target: >= 4x.
+(a) also times the CPU recipe's update (`--top-layers`, default 6: LoRA on every linear map of the top layers
+    only): once with the frozen lower layers' output kept from an earlier update (a trial seen before), once with
+    it recomputed (a trial never seen); printed as ratios to the lean update with adapters in every layer.
 
 The trials are Q-learning histories of 32 episodes (`icrl-bench data generate --layout learning --episodes 32`,
 generated here in a second unless `--data` names a dataset): the timed decisions start at episode 30 and run on into
@@ -39,6 +42,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"lean": 1.25, "cache": 10.0, "batch": 4.0}
+SPLIT = ("split", "split-cold")  # (a) with adapters in the top layers only: lower states cached, or recomputed
+ALL_LINEAR = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 
 
 # ---------------------------------------------------------------------------------------------- setting up
@@ -52,8 +57,9 @@ def build(args: argparse.Namespace, naive: bool = False) -> Any:
     from icrl_bench.training.text_model import TextQNetwork
 
     cls = naive_class() if naive else TextQNetwork
+    split = {"top_layers": args.top_layers, "target_modules": ALL_LINEAR} if args.child in SPLIT else {}
     config = LLMConfig(model=args.model, adapter=args.adapter, precision=args.precision, text_format=args.text_format,
-                       q_offset="0")  # fmt: skip
+                       q_offset="0", **split)  # fmt: skip
     if args.tiny:
         sys.path.insert(0, str(ROOT / "tests"))
         import tiny_llm
@@ -166,13 +172,19 @@ def update_child(args: argparse.Namespace) -> dict[str, Any]:
     net.train()
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
-    batch = net.batch(long_sequences(net, trials(args, 4 + 2 * args.tokens // 500), 2, args.tokens), args.tokens)
-    batch = {k: v.to(device) for k, v in batch.items()}
+    sequences = long_sequences(net, trials(args, 4 + 2 * args.tokens // 500), 2, args.tokens)
+    batch = {k: v.to(device) for k, v in net.batch(sequences, args.tokens).items()}
     cfg = TrainConfig(network="llm", data="x", reward_scale=30.0, lr=1e-3)
     params = net.trainable_parameters()
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
+
     def one_update() -> float:
+        nonlocal batch
+        if args.child == "split-cold":  # the frozen lower layers run again, as for a trial never seen
+            net._lower_cache.clear()
+        if args.child in SPLIT:
+            batch = {k: v.to(device) for k, v in net.batch(sequences, args.tokens).items()}
         loss, _ = update(net, opt, batch, cfg)  # the trainer's own update
         if cuda:
             torch.cuda.synchronize()
@@ -205,6 +217,7 @@ def update_variant(args: argparse.Namespace, variant: str) -> dict[str, Any]:
             str(args.threads), "--tokens", str(args.tokens), "--repeats", str(args.repeats), "--adapter", args.adapter,
             "--precision", args.precision, "--text-format", args.text_format]  # fmt: skip
     argv += ["--tiny"] if args.tiny else []
+    argv += ["--top-layers", str(args.top_layers)]
     argv += ["--data", args.data] if args.data else []
     env = os.environ | {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
@@ -291,9 +304,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", default="bf16-autocast", choices=["fp32", "bf16-autocast", "bf16"])
     p.add_argument("--text-format", default="plain", choices=["auto", "plain", "llama3", "words"])
     p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
-    p.add_argument("--child", choices=["lean", "naive"], help=argparse.SUPPRESS)
+    p.add_argument("--top-layers", type=int, default=None, help="(a) split variants: layers with adapters (LoRA on "
+                   "every linear map there; the frozen layers below run once per trial and are cached); default 6 "
+                   "(the smollm2-cpu presets), 1 with --tiny")
+    p.add_argument("--child", choices=["lean", "naive", *SPLIT], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)  # transformers' deprecation notices
+    if args.top_layers is None:
+        args.top_layers = 1 if args.tiny else 6
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
 
@@ -304,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # (a) in fresh processes first (this one has not loaded the model yet: they do not share the CPU with it)
     lean, naive = update_variant(args, "lean"), update_variant(args, "naive")
+    split, cold = update_variant(args, "split"), update_variant(args, "split-cold")
     net = build(args).eval()
     arrays = trials(args, args.trials + 4)
     steps = args.steps
@@ -325,8 +344,12 @@ def main(argv: list[str] | None = None) -> int:
     mib = 2**20
     print(f"{name}: {net.format.name} format, {args.adapter}, {args.precision}, {device}")
     print(f"(a) one DQN update, 2 x {args.tokens:,} tokens       s/update     tokens/s   peak MiB ({lean['how']})")
-    for label, r in (("lean head (4 LM-head rows at slots)", lean), ("naive (full-vocabulary logits)", naive)):
+    top = f"top {args.top_layers} layers"
+    for label, r in (("lean head (4 LM-head rows at slots)", lean), ("naive (full-vocabulary logits)", naive),
+                     (f"{top}, lower layers cached", split), (f"{top}, lower layers recomputed", cold)):  # fmt: skip
         print(f"    {label:<38} {r['seconds']:8.3f} {r['tokens'] / r['seconds']:12,.0f} {r['peak'] / mib:10.1f}")
+    print(f"    {top} vs adapters in every layer (same run): {lean['seconds'] / split['seconds']:.2f}x the updates/s "
+          f"once a trial's lower states are kept, {lean['seconds'] / cold['seconds']:.2f}x for trials never seen")
     print(f"(b) decisions/s at episode {args.episode} (~{context:,.0f} tokens of context), one trial at a time, "
           f"{m} trial(s) x {steps}")  # fmt: skip
     print(f"    KV cache (DQNAgent)                    {cached_rate:12,.1f}")

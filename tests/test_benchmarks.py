@@ -45,6 +45,22 @@ def test_llm_dqn_step_tiny_run_prints_the_three_ratios():
     for label in ("lean / naive update", "KV cache / re-encode", "batched / one at a time"):
         assert re.search(rf"{re.escape(label)} +\d+\.\d+x +\(target >= [\d.]+x.*\) +(PASS|FAIL)", result.stdout), label
     assert re.search(r"naive \(full-vocabulary logits\) +\d+\.\d+ +[\d,]+ +-?\d+\.\d", result.stdout)
+    assert re.search(r"top 1 layers vs adapters in every layer \(same run\): \d+\.\d+x .* \d+\.\d+x", result.stdout)
+
+
+def test_llm_precision_tiny_run_compares_each_precision_with_fp32():
+    import os
+
+    import pytest
+
+    pytest.importorskip("peft")
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "llm_precision.py"), "--tiny", "--trials", "2"],
+                            check=False, capture_output=True, text=True, timeout=300,
+                            env=os.environ | {"OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"^fp32 +1\.0000 +0\.0000", result.stdout, re.M)
+    for precision in ("bf16-autocast", "bf16"):
+        assert re.search(rf"^{precision} +[01]\.\d{{4}} +\d+\.\d{{4}}", result.stdout, re.M), precision
 
 
 def test_llm_gpu_step_dry_run_takes_one_finite_update_on_the_cpu():
