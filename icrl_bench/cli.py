@@ -84,6 +84,8 @@ def _check_evaluate_arguments(args: argparse.Namespace) -> None:
         raise SettingError("--in-process plays in this one process: it cannot be combined with --backend ray")
     if args.in_process and (args.isolate or args.isolate_with):
         raise SettingError("--in-process and --isolate exclude each other: choose one")
+    if (args.no_sandbox or args.sandbox_bind) and not (args.isolate or args.isolate_with):
+        raise SettingError("--no-sandbox and --sandbox-bind apply to an isolated agent: add --isolate")
     if not (args.step_timeout >= 0 and math.isfinite(args.step_timeout)):
         raise SettingError(f"--step-timeout must be positive seconds, or 0 for no limit; got {args.step_timeout}")
     if args.trials is not None and args.trials < 1:
@@ -111,6 +113,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from icrl_bench.protocol.external import ExternalAgentError
     from icrl_bench.protocol.isolation import AgentProcessError
     from icrl_bench.protocol.runner import AgentError, ProtocolOptions
+    from icrl_bench.protocol.sandbox import SandboxError
     from icrl_bench.protocol.suites import DEFAULT_SUITES, UnknownSuiteError
 
     out = args.out
@@ -126,7 +129,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.isolate or args.isolate_with:
             from icrl_bench.protocol.isolation import IsolatedSpec
 
-            recipe = IsolatedSpec(recipe, prefix=args.isolate_with)  # type: ignore[assignment]
+            from icrl_bench.protocol.sandbox import choose_sandbox
+
+            sandbox = choose_sandbox(args.isolate_with, args.no_sandbox, args.sandbox_bind)
+            recipe = IsolatedSpec(recipe, sandbox)  # type: ignore[assignment]
+            print(f"note: the agent runs isolated; sandbox: {sandbox.describe()}", file=sys.stderr)
         suites = DEFAULT_SUITES if args.suites == "all" else tuple(s.strip() for s in args.suites.split(","))
         options = ProtocolOptions(
             forced_exploration=args.forced_exploration,
@@ -144,7 +151,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             overwrite=args.overwrite, ray=_ray_backend(args),
         )
     except (AgentSpecError, AgentError, AgentProcessError, ExternalAgentError, EvaluationError, InvalidTaskError,
-            SettingError, UnknownSuiteError) as e:  # user errors only: a bug elsewhere keeps its traceback  # fmt: skip
+            SettingError, UnknownSuiteError, SandboxError) as e:  # user errors only: a bug elsewhere keeps its traceback  # fmt: skip
         print(f"\nerror: {e}", file=sys.stderr)
         details = getattr(e, "details", "") or getattr(e, "traceback_text", "")
         if args.debug and details:
@@ -239,6 +246,7 @@ def cmd_lb_verify(args: argparse.Namespace) -> int:
     from icrl_bench.leaderboard.verify import verify
     from icrl_bench.protocol.isolation import AgentProcessError
     from icrl_bench.protocol.runner import AgentError
+    from icrl_bench.protocol.sandbox import SandboxError, choose_sandbox
 
     if args.workers < 1 or (args.trials is not None and args.trials < 1):
         print(f"error: --workers and --trials must be at least 1 (got {args.workers} and {args.trials})", file=sys.stderr)
@@ -259,10 +267,19 @@ def cmd_lb_verify(args: argparse.Namespace) -> int:
                 name = command = None
             if name is None and command is None:
                 raise AgentSpecError(f"{args.submission} names no agent to re-run: give --agent or --agent-cmd")
+            if command is not None or name not in _built_in_agents():  # data never picks code
+                raise AgentSpecError(
+                    f"{args.submission} names the agent {command or name!r}, which is not built in: verify never runs "
+                    "code that an entry names. Read the agent's code, then name it yourself with --agent (or "
+                    "--agent-cmd)")  # fmt: skip
         recipe = AgentSpec(name=name, kwargs=kwargs, command=command)
-        block = verify(args.submission, recipe, key, args.trials, args.workers, args.isolate_with, args.step_timeout,
+        sandbox = choose_sandbox(args.isolate_with, args.no_sandbox, args.sandbox_bind)
+        print(f"verify will run: {command or name} with options {kwargs}; sandbox: {sandbox.describe()}",
+              file=sys.stderr)  # fmt: skip
+        block = verify(args.submission, recipe, key, args.trials, args.workers, sandbox, args.step_timeout,
                        ray=_ray_backend(args))  # fmt: skip
-    except (SubmissionError, SigningError, AgentSpecError, AgentError, AgentProcessError, SettingError) as e:
+    except (SubmissionError, SigningError, AgentSpecError, AgentError, AgentProcessError, SettingError,
+            SandboxError) as e:  # fmt: skip
         print(f"error: {e}", file=sys.stderr)
         return 2
     except cf.process.BrokenProcessPool:
@@ -277,6 +294,14 @@ def cmd_lb_verify(args: argparse.Namespace) -> int:
               f"difference {r['difference']:+.3f}  p {r['p_value']:.3g}  {'ok' if r['consistent'] else 'INCONSISTENT'}")  # fmt: skip
     print(("verified" if block["verified"] else "NOT verified") + f" ({block['test']}); signed with key {block['key_id']}")
     return 0 if block["verified"] else 1
+
+
+def _built_in_agents() -> set[str]:
+    """The agents whose code ships with icrl-bench: the only ones an entry may name for `verify` to run."""
+    from icrl_bench.baselines import BUILTIN_AGENTS
+    from icrl_bench.models import REFERENCE_MODELS
+
+    return set(BUILTIN_AGENTS) | set(REFERENCE_MODELS)
 
 
 def cmd_lb_render(args: argparse.Namespace) -> int:
@@ -493,6 +518,14 @@ def _add_train_parser(trains: Any, name: str, help: str) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def _add_sandbox_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run the isolated agent in a plain child process, not in bubblewrap (only where none can "
+                        "start; the agent can then read what your user can)")  # fmt: skip
+    p.add_argument("--sandbox-bind", action="append", default=[], metavar="PATH",
+                   help="show PATH read-only inside the sandbox too (a model folder under a home folder; repeatable)")
+
+
 BASELINE_CODE_URL = "../icrl_bench/baselines"  # relative to the leaderboard folder
 ISOLATE_WITH_HELP = ("start the isolated agent through this command, e.g. a container: 'docker run -i --rm "
                      "--network none IMAGE' (the child is then 'python -m icrl_bench.protocol.isolation' inside it)")
@@ -525,6 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--isolate", action="store_true",
                     help="run the agent in a child process that sees only what the protocol gives (never the map)")
     ev.add_argument("--isolate-with", metavar="PREFIX", help=ISOLATE_WITH_HELP)
+    _add_sandbox_arguments(ev)
     ev.add_argument("--in-process", action="store_true",
                     help="play in this process (for debuggers); an agent that kills its process then ends the run unreported")
     ev.add_argument("--debug", action="store_true", help="print the agent's traceback when it fails")
@@ -562,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="agent option (repeatable; default: the submission's options)")
     ver.add_argument("--key-file", help=key_help)
     ver.add_argument("--isolate-with", metavar="PREFIX", help=ISOLATE_WITH_HELP)
+    _add_sandbox_arguments(ver)
     ver.add_argument("--trials", type=int, default=None,
                      help="trials per suite (default: all 100; fewer is a quick check, never marked verified)")
     ver.add_argument("--step-timeout", type=float, default=10.0,

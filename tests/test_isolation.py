@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from icrl_bench.agents import AgentSpec
+from icrl_bench.agents import AgentSpec, AgentSpecError
 from icrl_bench.envs.stitching import PAPER_STITCHING_TASK
 from icrl_bench.leaderboard.signing import derived_seed
 from icrl_bench.leaderboard.submission import submit
@@ -20,8 +20,10 @@ from icrl_bench.leaderboard.verify import secret_numbers, verify
 from icrl_bench.protocol import evaluate
 from icrl_bench.protocol.evaluation import _suite
 from icrl_bench.protocol.isolation import IsolatedSpec
+from icrl_bench.protocol.sandbox import Sandbox
 
 HOSTILE = str(Path(__file__).with_name("hostile_agents.py"))
+REPORT_PREFIX = "HOSTILE-REPORT "  # hostile agents under a sandbox report on stderr
 META = {"authors": "Tests"}
 TRIALS = 3
 PAPER_TASK = "/".join(PAPER_STITCHING_TASK.rows)
@@ -50,6 +52,12 @@ def findings(report):
     return [json.loads(line) for line in Path(report).read_text().splitlines()]
 
 
+def told(capfd):
+    """What sandboxed hostile agents (``report="-"``) reported on stderr since the last call."""
+    return [json.loads(line[len(REPORT_PREFIX) :]) for line in capfd.readouterr().err.splitlines()
+            if line.startswith(REPORT_PREFIX)]  # fmt: skip
+
+
 def verification_maps(entry, key):
     """The maps the verification re-run plays (known to the test, which holds the key)."""
     data = json.loads(Path(entry).read_text())
@@ -63,15 +71,15 @@ def public_maps(trials=TRIALS):
 
 
 @pytest.mark.parametrize("name", ["StackSnooper", "GcSnooper"])
-def test_inspecting_memory_finds_the_map_in_process_but_not_under_verify(name, entry, key, tmp_path):
+def test_inspecting_memory_finds_the_map_in_process_but_not_under_verify(name, entry, key, tmp_path, capfd):
     report = tmp_path / "in-process.jsonl"
     evaluate(hostile(name, report), ["id"], tmp_path / "ev", trials=TRIALS, progress=False)
     found = {m for f in findings(report) for m in f["maps"]}
     assert public_maps() <= found  # in the runner's process the attack works
 
-    report = tmp_path / "verify.jsonl"
-    verify(entry, hostile(name, report), key, trials=TRIALS)
-    seen = findings(report)
+    told(capfd)
+    verify(entry, hostile(name, "-"), key, trials=TRIALS)
+    seen = told(capfd)
     assert len(seen) == TRIALS and all(f["pid"] != os.getpid() for f in seen)
     truth, _ = verification_maps(entry, key)
     found = {m for f in seen for m in f["maps"]}
@@ -79,34 +87,33 @@ def test_inspecting_memory_finds_the_map_in_process_but_not_under_verify(name, e
     assert all(f.get("secrets", []) == [] for f in seen)
 
 
-def test_evaluate_isolate_hides_the_map_too(tmp_path):
-    report = tmp_path / "r.jsonl"
-    evaluate(IsolatedSpec(hostile("GcSnooper", report)), ["id"], tmp_path / "ev", trials=TRIALS, progress=False)
-    assert {m for f in findings(report) for m in f["maps"]} <= {PAPER_TASK}
+def test_evaluate_isolate_hides_the_map_too(tmp_path, capfd):
+    told(capfd)
+    evaluate(IsolatedSpec(hostile("GcSnooper", "-")), ["id"], tmp_path / "ev", trials=TRIALS, progress=False)
+    assert {m for f in told(capfd) for m in f["maps"]} <= {PAPER_TASK}
 
 
-def test_regenerating_the_public_suites_does_not_give_the_verification_maps(entry, key, tmp_path):
-    report = tmp_path / "public.jsonl"
-    evaluate(IsolatedSpec(hostile("SuiteRegenerator", report)), ["id"], tmp_path / "ev", trials=TRIALS, progress=False)
-    assert {m for f in findings(report) for m in f["maps"]} == public_maps()  # the public suites are public
+def test_regenerating_the_public_suites_does_not_give_the_verification_maps(entry, key, tmp_path, capfd):
+    told(capfd)
+    evaluate(IsolatedSpec(hostile("SuiteRegenerator", "-")), ["id"], tmp_path / "ev", trials=TRIALS, progress=False)
+    assert {m for f in told(capfd) for m in f["maps"]} == public_maps()  # the public suites are public
 
-    report = tmp_path / "verify.jsonl"
-    verify(entry, hostile("SuiteRegenerator", report), key, trials=TRIALS)
-    seen = findings(report)
+    verify(entry, hostile("SuiteRegenerator", "-"), key, trials=TRIALS)
+    seen = told(capfd)
     assert len(seen) == TRIALS and [f["maps"] for f in seen] == [[]] * TRIALS  # fresh seeds, fresh maps
 
 
-def test_reading_results_folders_finds_nothing_of_the_verification(entry, key, tmp_path, monkeypatch):
-    # While `evaluate` writes a results folder, the agent can read it (run.json, finished trials) ...
-    report = tmp_path / "ev.jsonl"
+def test_reading_results_folders_finds_nothing_of_the_verification(entry, key, tmp_path, monkeypatch, capfd):
+    # While `evaluate` writes a results folder in the working folder, the agent can read it (run.json, trials) ...
+    tmp_path.chmod(0o755)  # readable by others: the sandboxed agent runs as nobody
     monkeypatch.chdir(tmp_path)
-    evaluate(IsolatedSpec(hostile("FolderSnooper", report)), ["id"], tmp_path / "results", trials=TRIALS, progress=False)
-    assert any('"seed": 0' in text for f in findings(report) for text in f["files"])
+    told(capfd)
+    evaluate(IsolatedSpec(hostile("FolderSnooper", "-")), ["id"], tmp_path / "results", trials=TRIALS, progress=False)
+    assert any('"seed": 0' in text for f in told(capfd) for text in f["files"])
     # ... but verification writes none: its records stay in the verifier's memory.
-    report = tmp_path / "verify.jsonl"
-    verify(entry, hostile("FolderSnooper", report), key, trials=TRIALS)
+    verify(entry, hostile("FolderSnooper", "-"), key, trials=TRIALS)
     _, entropy = verification_maps(entry, key)
-    texts = [text for f in findings(report) for text in f["files"]]
+    texts = [text for f in told(capfd) for text in f["files"]]
     assert not any(str(entropy) in text for text in texts)
     assert not any('"task_entropy"' in text for text in texts)
 
@@ -118,21 +125,20 @@ def test_the_key_is_not_in_any_command_line_or_environment(entry, tmp_path):
     key = ed25519.Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()  # fmt: skip
-    report = tmp_path / "proc.jsonl"
     env = {**os.environ, "ICRL_BENCH_VERIFIER_KEY": pem, "OMP_NUM_THREADS": "1"}
     run = subprocess.run(
         [sys.executable, "-m", "icrl_bench.cli", "leaderboard", "verify", str(entry), "--agent",
-         f"{HOSTILE}:ProcSnooper", "--agent-arg", f"report={report}", "--trials", str(TRIALS)],
+         f"{HOSTILE}:ProcSnooper", "--agent-arg", "report=-", "--trials", str(TRIALS)],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert run.returncode in (0, 1), run.stderr  # verified or not: it ran to the end
-    seen = findings(report)
+    seen = [json.loads(x[len(REPORT_PREFIX) :]) for x in run.stderr.splitlines() if x.startswith(REPORT_PREFIX)]
     assert len(seen) == TRIALS
     body = pem.splitlines()[1]  # the base64 line of the key
     for f in seen:
         readable = {k: v for k, v in f["proc"].items() if not v.startswith("unreadable")}
-        assert any(k.endswith("cmdline") and "leaderboard" in v for k, v in readable.items())  # it did read them
-        assert any(k.endswith("environ") and "PATH=" in v for k, v in readable.items())
+        assert any(k.endswith("environ") and "PATH=" in v for k, v in readable.items())  # it did read what it could
+        assert not any(k.endswith("cmdline") and "leaderboard" in v for k, v in readable.items())  # the sandbox
         for where, text in readable.items():
             assert body not in text and "PRIVATE KEY" not in text, where
 
@@ -154,6 +160,7 @@ def test_isolated_agents_errors_name_the_place_and_deaths_are_reported(tmp_path)
         "    def act(self, obs):\n"
         "        raise KeyboardInterrupt\n"
     )  # fmt: skip
+    tmp_path.chmod(0o755)  # the sandbox runs the agent as nobody: its file must be readable by others
     with pytest.raises(AgentError) as raised:
         evaluate(IsolatedSpec(AgentSpec(f"{agent}:Raises")), ["id"], tmp_path / "a", trials=2, progress=False)
     message = str(raised.value)
@@ -168,7 +175,7 @@ def test_isolated_agents_errors_name_the_place_and_deaths_are_reported(tmp_path)
 def test_verify_with_workers_and_through_a_command_prefix(entry, key):
     prefix = f"env PATH={Path(sys.executable).parent}:{os.environ['PATH']}"  # stands in for a container runtime
     one = verify(entry, AgentSpec("explorer"), key, trials=4)
-    two = verify(entry, AgentSpec("explorer"), key, trials=4, workers=2, prefix=prefix)
+    two = verify(entry, AgentSpec("explorer"), key, trials=4, workers=2, sandbox=Sandbox("prefix", prefix=prefix))
     assert one["suites"] == two["suites"] and one["seed_sha256"] == two["seed_sha256"]
 
 
@@ -207,12 +214,12 @@ def test_a_key_in_a_wrapper_process_environment_is_refused_and_stdin_works(entry
         redirected = subprocess.run(["timeout", "120", *verify_cmd, "--key-file", "-"], stdin=stdin, env=env,
                                     capture_output=True, text=True, timeout=300)  # fmt: skip
     assert redirected.returncode == 2 and "the key file is also open in process" in redirected.stderr
-    report = tmp_path / "proc.jsonl"
     piped = subprocess.run([*verify_cmd, "--key-file", "-", "--agent", f"{HOSTILE}:ProcSnooper", "--agent-arg",
-                            f"report={report}"], input=pem, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+                            "report=-"], input=pem, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert piped.returncode == 1 and "quick check" in piped.stdout, piped.stderr  # ran; 2 trials never verify
     body = pem.splitlines()[1]
-    assert all(body not in text for f in findings(report) for text in f["proc"].values())
+    seen = [json.loads(x[len(REPORT_PREFIX) :]) for x in piped.stderr.splitlines() if x.startswith(REPORT_PREFIX)]
+    assert seen and all(body not in text for f in seen for text in f["proc"].values())
 
 
 def test_a_mistyped_agent_fails_at_once_under_isolation(tmp_path):
@@ -220,3 +227,29 @@ def test_a_mistyped_agent_fails_at_once_under_isolation(tmp_path):
                           "--suites", "id", "--trials", "1", "--out", str(tmp_path / "o"), "--no-progress"],
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert run.returncode == 2 and "cannot import module 'nosuch_module'" in run.stderr
+
+
+def test_an_entry_cannot_pick_the_code_that_verify_runs(entry, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    marker = tmp_path / "ran"
+    data = json.loads(Path(entry).read_text())
+    data["results"]["agent"].update(name="os:system", kwargs={"command": f"touch {marker}"})
+    hostile_entry = Path(entry).with_name("hostile-entry.json")
+    hostile_entry.write_text(json.dumps(data))
+    # Without the rule, the entry's agent spec is code: building it runs the command.
+    with pytest.raises(AgentSpecError, match="not an agent"):  # ... and only then finds that it is no agent
+        AgentSpec("os:system", {"command": f"touch {marker}"}).build()
+    assert marker.exists()
+    marker.unlink()
+    pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()  # fmt: skip
+    run = subprocess.run([sys.executable, "-m", "icrl_bench.cli", "leaderboard", "verify", str(hostile_entry),
+                          "--key-file", "-", "--trials", "2"], input=pem, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 2 and "not built in: verify never runs code that an entry names" in run.stderr
+    assert not marker.exists()
+    # A built-in agent named by the entry runs (printed first, with its sandbox).
+    run = subprocess.run([sys.executable, "-m", "icrl_bench.cli", "leaderboard", "verify", str(entry),
+                          "--key-file", "-", "--trials", "2"], input=pem, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 1 and "verify will run: random with options {}; sandbox: bubblewrap" in run.stderr

@@ -59,6 +59,12 @@ def results_file(tmp_path_factory):
     return out / "results.json"
 
 
+def random_results(tmp_path):
+    """Whole suites of the random agent (a claim far below the explorer's)."""
+    evaluate(AgentSpec("random"), SUITES, tmp_path / "random", progress=False)
+    return tmp_path / "random" / "results.json"
+
+
 @pytest.fixture
 def results(small_file):
     return json.loads(small_file.read_text())
@@ -175,6 +181,19 @@ def test_meta_files(tmp_path):
         load_meta(tmp_path / "bin.json")
 
 
+def test_the_verdict_tests_overstatement_only():
+    import numpy as np
+
+    from icrl_bench.leaderboard.verify import overstatement_p_value
+
+    rng = np.random.default_rng(0)
+    claim = rng.uniform(0.3, 0.5, 100)
+    assert overstatement_p_value(claim, claim + 0.3) > 0.99  # the re-run did better: no sign of overstatement
+    assert overstatement_p_value(claim + 0.3, claim) < 1e-6  # the claim is far above the re-run
+    assert 0.4 < overstatement_p_value(claim, claim.copy()) <= 0.5 + 1e-9
+    assert overstatement_p_value(np.ones(5), np.zeros(5)) == 0.0 and overstatement_p_value(np.zeros(5), np.ones(5)) == 1.0
+
+
 def test_welch_p_value():
     import numpy as np
 
@@ -204,6 +223,10 @@ def test_verify_confirms_an_honest_entry_and_exposes_a_false_one(results_file, t
     assert not block["verified"]
     assert block["suites"]["id"]["difference"] < -0.5 and not block["suites"]["id"]["consistent"]
     assert validate_board([path], board) == []  # a signed "not verified" is a valid entry, shown unverified
+    # An entry that claims less than its agent does is not overstated: a better re-run never fails it.
+    modest = submit(random_results(tmp_path), "modest", META, board)
+    better = verify(modest, AgentSpec("explorer"), key, trials=20)
+    assert better["suites"]["id"]["difference"] > 0.5 and all(r["consistent"] for r in better["suites"].values())
 
 
 def test_verification_blocks_cannot_be_forged_or_edited(results_file, tmp_path, key):

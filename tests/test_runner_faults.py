@@ -43,6 +43,7 @@ def cli(*args, cwd=None):
 def agent_file(tmp_path):
     path = tmp_path / "crashing.py"
     path.write_text(CRASHING)
+    tmp_path.chmod(0o755)  # under --isolate the sandbox runs the agent as nobody: its folder must be open to others
     return path
 
 

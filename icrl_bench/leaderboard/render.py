@@ -76,8 +76,9 @@ GUIDE = """
 5. A maintainer verifies it: `icrl-bench leaderboard verify leaderboard/submissions/my-agent.json --key-file - <
    verifier.pem`. Your agent (the one your results name, with their options) is re-run in an isolated child process (it
    sees only what the protocol gives) on fresh maps, with a seed derived from the verifier's private key; if the
-   AUCs are consistent with your results (two-sided Welch z-test per suite, alpha 0.01, Bonferroni over suites,
-   and at most 0.1 apart) the entry is marked verified. The block is signed (Ed25519) together with a hash of
+   re-run does not show your results to be overstated (per suite, a one-sided Welch z-test that your AUC is above
+   the re-run's, alpha 0.01, Bonferroni over suites, and yours at most 0.1 above it; a re-run that does better
+   never fails an entry) the entry is marked verified. The block is signed (Ed25519) together with a hash of
    your whole entry, and checks against the public keys in `keys/`: any later edit makes the entry invalid
    until it is verified again (or its block is set to null: then it is listed as unverified).
 

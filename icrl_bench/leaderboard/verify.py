@@ -5,10 +5,11 @@ evaluation seed and a fresh task seed space, so the re-run plays the same suites
 saw before (`stitching-paper` has one fixed map by nature). The agent always runs in a child process
 (`protocol.isolation`) that receives only what the protocol gives; the re-run's records stay in this process's
 memory (no results folder for the agent to read), and the key is never on a command line or in the child's
-environment. Per suite, the per-trial AUCs of the submission and of the re-run are compared with a two-sided
-Welch z-test (normal approximation: entries have 100 trials per suite); a suite is consistent when its p-value
-is at least 0.01 divided by the number of suites (Bonferroni) *and* the AUCs differ by at most 0.1 (a test that
-fails to reject is no proof of equality; the margin bounds how much a submission can overstate). The re-run agent
+environment. Per suite, the per-trial AUCs of the submission and of the re-run are compared with a one-sided
+Welch z-test of overstatement (normal approximation: entries have 100 trials per suite): a suite is consistent
+unless the submitted AUC is significantly *above* the re-run's (p below 0.01 divided by the number of suites,
+Bonferroni) or more than 0.1 above it (a test that fails to reject is no proof of equality; the margin bounds how
+much a submission can overstate). A re-run that does better than the claim never fails an entry. The re-run agent
 must declare the same privilege as the entry (an agent shown the map cannot verify an entry that claims it was
 not).
 
@@ -39,14 +40,15 @@ from icrl_bench.leaderboard.submission import SubmissionError, read_json, valida
 from icrl_bench.protocol.evaluation import _suite, run_config
 from icrl_bench.protocol.isolation import IsolatedSpec, forbid_inspection
 from icrl_bench.protocol.runner import ProtocolOptions
+from icrl_bench.protocol.sandbox import Sandbox
 from icrl_bench.protocol.suites import SECRET_SEED_FLOOR
 from icrl_bench.protocol.workers import Job, close_agent, play, split_jobs
 
 ALPHA = 0.01
 MARGIN = 0.1
 TEST = (
-    "per suite: two-sided Welch z-test on per-trial AUC, alpha 0.01 with Bonferroni correction over suites, "
-    "and |re-run AUC - submitted AUC| <= 0.1; the agent re-run isolated on fresh maps"
+    "per suite: one-sided Welch z-test that the submitted per-trial AUC overstates the re-run's, alpha 0.01 with "
+    "Bonferroni correction over suites, and submitted AUC - re-run AUC <= 0.1; the agent re-run isolated on fresh maps"
 )
 
 
@@ -69,6 +71,17 @@ def welch_p_value(a: np.ndarray, b: np.ndarray) -> float:
     if se == 0.0:
         return 1.0 if diff == 0.0 else 0.0
     return math.erfc(diff / se / math.sqrt(2))
+
+
+def overstatement_p_value(submitted: np.ndarray, rerun: np.ndarray) -> float:
+    """One-sided p-value of "the submitted mean is not above the re-run's" (Welch's statistic, normal
+    approximation): small only when the submission claims significantly more than the re-run shows."""
+    se = math.sqrt(submitted.var(ddof=1) / len(submitted) + rerun.var(ddof=1) / len(rerun)) if min(
+        len(submitted), len(rerun)) > 1 else 0.0  # fmt: skip
+    excess = submitted.mean() - rerun.mean()
+    if se == 0.0:
+        return 0.0 if excess > 0 else 1.0
+    return 0.5 * math.erfc(excess / se / math.sqrt(2))
 
 
 def _play(recipe: IsolatedSpec, jobs: list[Job], seed: int, options: ProtocolOptions,
@@ -110,12 +123,12 @@ def rerun(recipe: IsolatedSpec, counts: dict[str, int], seed: int, options: Prot
 
 
 def verify(submission: str | Path, recipe: Any, private_key: Any, trials: int | None = None, workers: int = 1,
-           prefix: str | None = None, step_timeout: float = 10.0, ray: Any = None) -> dict[str, Any]:  # fmt: skip
-    """Re-run the agent of `recipe` (an `AgentSpec`; always isolated, its child started through the command
-    `prefix` if given, e.g. a container runtime), compare, and write the signed verification block into the
-    submission; returns the block. `step_timeout`: the re-run's own limit per agent call (the submission's is not
-    used: an entry recorded with no limit must not let its agent hang the verifier). `ray`: a `RayBackend` to
-    re-run on (`rerun`)."""
+           sandbox: Sandbox | None = None, step_timeout: float = 10.0, ray: Any = None) -> dict[str, Any]:  # fmt: skip
+    """Re-run the agent of `recipe` (an `AgentSpec`; always isolated, its child confined by `sandbox`: default
+    bubblewrap, and a `SandboxError` where it cannot start; ``Sandbox("none")`` or a container ``prefix`` only
+    when the maintainer asks), compare, and write the signed verification block into the submission; returns the
+    block. `step_timeout`: the re-run's own limit per agent call (the submission's is not used: an entry recorded
+    with no limit must not let its agent hang the verifier). `ray`: a `RayBackend` to re-run on (`rerun`)."""
     path = Path(submission)
     data = read_json(path)
     data["verification"] = None  # a new verification replaces any earlier block
@@ -127,7 +140,7 @@ def verify(submission: str | Path, recipe: Any, private_key: Any, trials: int | 
     secret = derived_seed(private_key, data)
     seed, entropy = secret_numbers(secret)
     options = dataclasses.replace(ProtocolOptions(**results["protocol"]), step_timeout=step_timeout)
-    isolated = recipe if isinstance(recipe, IsolatedSpec) else IsolatedSpec(recipe, prefix=prefix)
+    isolated = recipe if isinstance(recipe, IsolatedSpec) else IsolatedSpec(recipe, sandbox)
     config = run_config(isolated, list(results["suites"]), trials, seed, options, entropy)
     counts = {s: d["trials"] for s, d in config["suites"].items()}
     records = rerun(isolated, counts, seed, options, entropy, workers, ray)
@@ -135,13 +148,13 @@ def verify(submission: str | Path, recipe: Any, private_key: Any, trials: int | 
     report = {}
     for suite in counts:
         a, b = per_trial_auc(results["records"][suite]), per_trial_auc(records[suite])
-        p = welch_p_value(a, b)
+        p = overstatement_p_value(a, b)
         report[suite] = {
             "submitted_auc": float(a.mean()),
             "rerun_auc": float(b.mean()),
             "difference": float(b.mean() - a.mean()),
             "p_value": float(p),
-            "consistent": bool(p >= threshold and abs(b.mean() - a.mean()) <= MARGIN),
+            "consistent": bool(p >= threshold and a.mean() - b.mean() <= MARGIN),
         }
     agent = dict(config["agent"])
     same_privilege = agent["privileged"] == results["agent"]["privileged"]

@@ -25,17 +25,17 @@ A single-trial agent is presented batched inside the child, one instance per con
 the specification and reset by ``begin_trial``), so that isolation keeps one round trip per batch; an agent
 specification that names a ready *instance* cannot be copied and is played one trial at a time.
 
-What isolation does not cover: the child runs as the same OS user, so it can read and write every file that user
-can (including the installed package, from which the public suites' maps can be regenerated - only verification's
-fresh maps are secret) and, with ptrace rights (root, or a lax ``kernel.yama.ptrace_scope``), other processes'
-memory. Run untrusted agents in a container; see the README.
+The child runs in a sandbox (`protocol.sandbox`, bubblewrap by default): read-only filesystem, no view of other
+processes, no network, and as root an unprivileged uid. Without one (``Sandbox("none")``) it runs as the same OS
+user, so it could read and write every file that user can and, with ptrace rights (root, or a lax
+``kernel.yama.ptrace_scope``), other processes' memory. Either way it can read the installed package, from which
+the public suites' maps can be regenerated: only verification's fresh maps are secret.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -43,6 +43,7 @@ from typing import Any, Sequence
 
 from icrl_bench.envs.task import TaskSpec, Transition
 from icrl_bench.protocol.agent import TrialInfo
+from icrl_bench.protocol.sandbox import Sandbox, choose_sandbox
 
 SCRUBBED_PREFIX = "ICRL_BENCH_"
 MAX_REPLY_BYTES = 1 << 20  # an answer is a few bytes per trial; a child cannot make the parent buffer more
@@ -88,10 +89,8 @@ def describe_exit(code: int | None) -> str:
 class _Connection:
     """The parent's end: a child process speaking the protocol on its stdin and stdout."""
 
-    def __init__(self, spec: dict[str, Any], prefix: str | None = None, op: str = "build") -> None:
-        command = [sys.executable, "-m", "icrl_bench.protocol.agent_process"]
-        if prefix:  # e.g. a container runtime: the interpreter inside is "python"
-            command = shlex.split(prefix) + ["python", "-m", "icrl_bench.protocol.agent_process"]
+    def __init__(self, spec: dict[str, Any], sandbox: Sandbox, op: str = "build") -> None:
+        command = sandbox.wrap([sys.executable, "-m", "icrl_bench.protocol.agent_process"], agent_folders(spec))
         try:
             # A session of its own: the user's Ctrl-C reaches the runner only (which closes the pipe), and the
             # agent cannot signal the runner's process group.
@@ -209,9 +208,17 @@ class IsolatedSingleAgent:
         self.batched.close()
 
 
-def isolated_agent(spec: dict[str, Any], prefix: str | None = None) -> IsolatedAgent | IsolatedSingleAgent:
-    """A proxy for the agent `spec` (``{"name", "kwargs", "command"}`` as in `AgentSpec`) in its own child process."""
-    connection = _Connection(spec, prefix)
+def agent_folders(spec: dict[str, Any]) -> list[str]:
+    """The folder of an agent given as ``path/file.py:attr``: the sandbox shows it (read-only) to the child."""
+    name = str(spec.get("name") or "")
+    path = name.rpartition(":")[0] if ".py:" in name else ""
+    return [os.path.dirname(os.path.abspath(path))] if path and os.path.isfile(path) else []
+
+
+def isolated_agent(spec: dict[str, Any], sandbox: Sandbox) -> IsolatedAgent | IsolatedSingleAgent:
+    """A proxy for the agent `spec` (``{"name", "kwargs", "command"}`` as in `AgentSpec`) in its own child process,
+    confined by `sandbox`."""
+    connection = _Connection(spec, sandbox)
     return IsolatedAgent(connection) if connection.reply.get("copyable", True) else IsolatedSingleAgent(connection)
 
 
@@ -219,13 +226,14 @@ class IsolatedSpec:
     """An agent specification whose agents run isolated (`evaluate --isolate`, always under `verify`).
 
     Nothing of the agent's code runs in this process: even its declared privilege is asked of a child.
-    `prefix`: a command the child is started through, e.g. a container runtime (see the README); the child then
-    runs ``python -m icrl_bench.protocol.agent_process`` inside it.
+    `sandbox` (`protocol.sandbox`): how the child is confined; default bubblewrap, and a `SandboxError` where it
+    cannot start (pass ``Sandbox("none")`` explicitly for a plain child process, or a ``prefix`` sandbox for a
+    container runtime: the child then runs ``python -m icrl_bench.protocol.agent_process`` inside it).
     """
 
-    def __init__(self, spec: Any, prefix: str | None = None) -> None:
+    def __init__(self, spec: Any, sandbox: Sandbox | None = None) -> None:
         self.spec = spec
-        self.prefix = prefix
+        self.sandbox = choose_sandbox() if sandbox is None else sandbox
         self._privileged: bool | None = None
 
     @property
@@ -238,13 +246,13 @@ class IsolatedSpec:
     @property
     def privileged(self) -> bool:
         if self._privileged is None:
-            probe = _Connection(self._spec_dict(), self.prefix, op="probe")
+            probe = _Connection(self._spec_dict(), self.sandbox, op="probe")
             self._privileged = bool(probe.reply.get("privileged"))
             probe.close()
         return self._privileged
 
     def build(self) -> IsolatedAgent | IsolatedSingleAgent:
-        return isolated_agent(self._spec_dict(), self.prefix)
+        return isolated_agent(self._spec_dict(), self.sandbox)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self._spec_dict(), "privileged": self.privileged}
