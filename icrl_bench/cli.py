@@ -241,7 +241,7 @@ def cmd_lb_verify(args: argparse.Namespace) -> int:
     import concurrent.futures as cf
 
     from icrl_bench.agents import AgentSpec, AgentSpecError, parse_agent_args
-    from icrl_bench.leaderboard.signing import SigningError, take_private_key
+    from icrl_bench.leaderboard.signing import SigningError
     from icrl_bench.leaderboard.submission import SubmissionError
     from icrl_bench.leaderboard.verify import verify
     from icrl_bench.protocol.isolation import AgentProcessError
@@ -255,7 +255,7 @@ def cmd_lb_verify(args: argparse.Namespace) -> int:
         print(f"error: --step-timeout must be a positive number of seconds, got {args.step_timeout}", file=sys.stderr)
         return 2
     try:
-        key = take_private_key(args.key_file)  # first: the key leaves the environment before any child starts
+        signer = _start_signer(args.key_file)  # first: stdin (the key) goes to the signer before any agent starts
         submitted = _submitted_agent(args.submission)
         kwargs = parse_agent_args(args.agent_arg)
         if not kwargs and not args.agent_cmd:  # default: the options the submission was made with
@@ -276,8 +276,9 @@ def cmd_lb_verify(args: argparse.Namespace) -> int:
         sandbox = choose_sandbox(args.isolate_with, args.no_sandbox, args.sandbox_bind)
         print(f"verify will run: {command or name} with options {kwargs}; sandbox: {sandbox.describe()}",
               file=sys.stderr)  # fmt: skip
-        block = verify(args.submission, recipe, key, args.trials, args.workers, sandbox, args.step_timeout,
-                       ray=_ray_backend(args))  # fmt: skip
+        with signer:
+            block = verify(args.submission, recipe, signer, args.trials, args.workers, sandbox, args.step_timeout,
+                           ray=_ray_backend(args))  # fmt: skip
     except (SubmissionError, SigningError, AgentSpecError, AgentError, AgentProcessError, SettingError,
             SandboxError) as e:  # fmt: skip
         print(f"error: {e}", file=sys.stderr)
@@ -294,6 +295,18 @@ def cmd_lb_verify(args: argparse.Namespace) -> int:
               f"difference {r['difference']:+.3f}  p {r['p_value']:.3g}  {'ok' if r['consistent'] else 'INCONSISTENT'}")  # fmt: skip
     print(("verified" if block["verified"] else "NOT verified") + f" ({block['test']}); signed with key {block['key_id']}")
     return 0 if block["verified"] else 1
+
+
+def _start_signer(key_file: str | None) -> Any:
+    """The signer process (`leaderboard.signer`): it reads the key; this process never does."""
+    from icrl_bench.leaderboard.signer import SignerProcess
+    from icrl_bench.leaderboard.signing import SigningError, check_key_stdin
+
+    if not key_file:
+        raise SigningError("give the verifier's private key: --key-file - < verifier.pem (safest), or --key-file PATH")
+    if key_file == "-":
+        check_key_stdin()
+    return SignerProcess(key_file)
 
 
 def _built_in_agents() -> set[str]:
@@ -324,13 +337,13 @@ def cmd_lb_add_baselines(args: argparse.Namespace) -> int:
     """Put the four built-in baselines on the board as verified entries (re-runnable by anyone)."""
     from icrl_bench.agents import AgentSpec
     from icrl_bench.leaderboard.render import render
-    from icrl_bench.leaderboard.signing import SigningError, take_private_key
+    from icrl_bench.leaderboard.signing import SigningError
     from icrl_bench.leaderboard.submission import SubmissionError, submit
     from icrl_bench.leaderboard.verify import verify
     from icrl_bench.protocol.baseline_runs import BASELINES, evaluate_baselines
 
     try:
-        key = take_private_key(args.key_file)
+        key = _start_signer(args.key_file)  # the signer process: it holds the key, this one never does
     except SigningError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -347,6 +360,7 @@ def cmd_lb_add_baselines(args: argparse.Namespace) -> int:
             return 2
         block = verify(path, AgentSpec(name), key, None, args.workers)
         print(f"{name}: {path} {'verified' if block['verified'] else 'NOT verified'}")
+    key.close()
     render(args.board)
     return 0
 
@@ -584,10 +598,9 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("files", nargs="*", help="submission files (default: all in BOARD/submissions)")
     val.add_argument("--board", default="leaderboard", help="leaderboard folder: its keys/ hold the public keys")
     val.set_defaults(func=cmd_lb_validate)
-    key_help = ("the verifier's Ed25519 private key: '-' reads it from standard input (safest: --key-file - < "
-                "verifier.pem); a PATH is readable by any process of your user, the agent's too; default: the PEM "
-                "text in $ICRL_BENCH_VERIFIER_KEY (erased before the agent starts; refused if a parent process holds "
-                "it too)")
+    key_help = ("the verifier's Ed25519 private key, read only by a short-lived signer process (never by the one "
+                "that starts agents): '-' hands it standard input (safest: --key-file - < verifier.pem), or a PATH "
+                "(mode 600; as root the sandboxed agent cannot read it)")
     ver = lbs.add_parser("verify", help="re-run a submitted agent, isolated, on fresh tasks with a secret seed; sign")
     ver.add_argument("submission", help="the submission file (BOARD/submissions/NAME.json), rewritten with the block")
     ver.add_argument("--agent", help="agent spec, as for evaluate (default: the agent the submission names)")

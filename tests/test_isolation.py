@@ -125,11 +125,11 @@ def test_the_key_is_not_in_any_command_line_or_environment(entry, tmp_path):
     key = ed25519.Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()  # fmt: skip
-    env = {**os.environ, "ICRL_BENCH_VERIFIER_KEY": pem, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run(
         [sys.executable, "-m", "icrl_bench.cli", "leaderboard", "verify", str(entry), "--agent",
-         f"{HOSTILE}:ProcSnooper", "--agent-arg", "report=-", "--trials", str(TRIALS)],
-        env=env, capture_output=True, text=True, timeout=300,
+         f"{HOSTILE}:ProcSnooper", "--agent-arg", "report=-", "--trials", str(TRIALS), "--key-file", "-"],
+        input=pem, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert run.returncode in (0, 1), run.stderr  # verified or not: it ran to the end
     seen = [json.loads(x[len(REPORT_PREFIX) :]) for x in run.stderr.splitlines() if x.startswith(REPORT_PREFIX)]
@@ -196,18 +196,17 @@ def test_verification_seeds_cannot_be_searched():
     assert suite.tasks[0][0] != _suite("id", None).tasks[0][0]
 
 
-def test_a_key_in_a_wrapper_process_environment_is_refused_and_stdin_works(entry, tmp_path):
+def test_no_environment_variable_is_a_key_source_a_held_key_file_is_refused_and_stdin_works(entry, tmp_path):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()  # fmt: skip
     verify_cmd = [sys.executable, "-m", "icrl_bench.cli", "leaderboard", "verify", str(entry), "--trials", "2"]
-    env = {k: v for k, v in os.environ.items() if k != "ICRL_BENCH_VERIFIER_KEY"}
-    wrapped = subprocess.run(["env", f"ICRL_BENCH_VERIFIER_KEY={pem}", "timeout", "120", *verify_cmd], env=env,
+    env = dict(os.environ)
+    wrapped = subprocess.run(["env", f"ICRL_BENCH_VERIFIER_KEY={pem}", *verify_cmd], env=env,
                              capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert wrapped.returncode == 2 and "the key is also in the environment of process" in wrapped.stderr
-    assert "(timeout)" in wrapped.stderr and "--key-file - < verifier.pem" in wrapped.stderr
+    assert wrapped.returncode == 2 and "give the verifier's private key: --key-file - < verifier.pem" in wrapped.stderr
     key_file = tmp_path / "verifier.pem"
     key_file.write_text(pem)
     with open(key_file) as stdin:  # `timeout ... < verifier.pem`: the wrapper keeps the key file open
@@ -253,3 +252,39 @@ def test_an_entry_cannot_pick_the_code_that_verify_runs(entry, tmp_path):
     run = subprocess.run([sys.executable, "-m", "icrl_bench.cli", "leaderboard", "verify", str(entry),
                           "--key-file", "-", "--trials", "2"], input=pem, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert run.returncode == 1 and "verify will run: random with options {}; sandbox: bubblewrap" in run.stderr
+
+
+def test_the_process_that_starts_agents_never_holds_the_key_and_the_signer_signs_one_entry(entry, tmp_path,
+                                                                                           monkeypatch):  # fmt: skip
+    import gc
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from icrl_bench.leaderboard.signer import SignerProcess
+    from icrl_bench.leaderboard.signing import SigningError
+
+    key_file = tmp_path / "verifier.pem"
+    key_file.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
+    key_file.chmod(0o600)
+    seen = []
+    real_play = __import__("icrl_bench.leaderboard.verify", fromlist=["play"]).play
+
+    def watching_play(*args, **kwargs):  # while agents play: which key objects does this process hold?
+        seen.extend(type(o).__name__ for o in gc.get_objects() if isinstance(o, ed25519.Ed25519PrivateKey))
+        return real_play(*args, **kwargs)
+
+    monkeypatch.setattr("icrl_bench.leaderboard.verify.play", watching_play)
+    before = Path(entry).read_text()
+    with SignerProcess(str(key_file)) as signer:
+        block = verify(entry, AgentSpec("random"), signer, trials=2)
+        assert block["key_id"] == signer.key_id and seen == []  # the key lived in the signer's process only
+        data = json.loads(Path(entry).read_text())
+        with pytest.raises(SigningError, match="only the entry whose seed it derived"):
+            signer.sign(dict(block), data)  # signed once: a second signature needs a new seed request
+        other = json.loads(before)
+        signer.seed(other)
+        other["meta"]["name"] = "another entry"
+        with pytest.raises(SigningError, match="only the entry whose seed it derived"):
+            signer.sign(dict(block), other)  # a seed of one entry never signs another

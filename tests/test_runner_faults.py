@@ -132,7 +132,7 @@ def test_verify_checks_its_values_and_wants_a_key(tmp_path):
     run = subprocess.run([sys.executable, "-m", "icrl_bench.cli", "leaderboard", "verify", str(tmp_path / "x.json"),
                           "--agent", "random"], capture_output=True, text=True, timeout=120,
                          env={k: v for k, v in os.environ.items() if k != "ICRL_BENCH_VERIFIER_KEY"})  # fmt: skip
-    assert run.returncode == 2 and "give the verifier's private key on standard input (--key-file - < verifier.pem)" in run.stderr
+    assert run.returncode == 2 and "give the verifier's private key: --key-file - < verifier.pem" in run.stderr
 
 
 def test_verify_of_a_malformed_submission_is_a_clear_error(tmp_path):

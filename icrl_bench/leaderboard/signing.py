@@ -5,11 +5,9 @@ A verification block is signed together with `entry_hash` (every part of the sub
 the metadata and the whole results, records in canonical order), so anyone can check a block with no secret,
 and any edit after signing - a flipped ``verified``, a changed date, report, privilege or record - breaks it.
 
-The verifier's key never travels through a command line: it comes from standard input (``--key-file -``, the
-safest), from the environment variable ``ICRL_BENCH_VERIFIER_KEY`` (the PEM text, removed from this process's
-environment block as soon as it is read, so that ``/proc/<pid>/environ`` no longer shows it; refused if a process
-above this one holds it too) or from a file (``--key-file PATH``, readable by any process of the same user). The
-secret seed of a re-run is derived from the key and the entry (`derived_seed`), so the verifier needs no second
+The verifier's key never travels through a command line or an environment variable, and the process that starts
+agents never reads it: the signer (`leaderboard.signer`, a short-lived child process) reads it from standard input
+handed over unread (``--key-file -``, the safest) or from a file (``--key-file PATH``). The secret seed of a re-run is derived from the key and the entry (`derived_seed`), so the verifier needs no second
 secret and can reproduce every verification, and a submitter cannot know it.
 """
 
@@ -17,17 +15,14 @@ from __future__ import annotations
 
 import base64
 import copy
-import ctypes
 import hashlib
 import hmac
 import json
 import os
 import stat
-import sys
 from pathlib import Path
 from typing import Any
 
-KEY_ENV = "ICRL_BENCH_VERIFIER_KEY"
 KEYS_FOLDER = "keys"  # inside the board folder: <key_id>.pem public keys
 DOMAIN = "icrl-bench verification v2"
 
@@ -139,7 +134,8 @@ def derived_seed(private_key: Any, submission: dict[str, Any]) -> bytes:
     return hmac.new(raw, b"seed:" + entry_hash(submission).encode(), hashlib.sha256).digest()
 
 
-def _load_private(pem: bytes, where: str) -> Any:
+def load_private_key(pem: bytes, where: str) -> Any:
+    """An Ed25519 private key from PEM bytes; a `SigningError` naming `where` otherwise."""
     serialization, ed25519 = _crypto()
     try:
         key = serialization.load_pem_private_key(pem, password=None)
@@ -148,17 +144,6 @@ def _load_private(pem: bytes, where: str) -> Any:
     if not isinstance(key, ed25519.Ed25519PrivateKey):
         raise SigningError(f"{where}: not an Ed25519 private key (make one with `icrl-bench leaderboard keygen`)")
     return key
-
-
-def _erase_from_environment_block(name: str) -> None:
-    """Overwrite the variable's bytes in this process's initial environment block (what /proc/<pid>/environ shows)."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None)
-    libc.getenv.restype = ctypes.c_void_p
-    pointer = libc.getenv(name.encode())
-    if pointer:
-        ctypes.memset(pointer, ord("*"), len(ctypes.string_at(pointer)))
 
 
 def _ancestors() -> list[tuple[int, str]]:
@@ -173,27 +158,6 @@ def _ancestors() -> list[tuple[int, str]]:
         out.append((pid, name))
         pid = int(rest[1])
     return out
-
-
-def _key_body(text: str) -> bytes:
-    """The key's longest base64 run: what to look for where the key must not be."""
-    return max(text.split(), key=len).encode()
-
-
-def _refuse_if_inherited(text: str) -> None:
-    """The key must not sit in the environment of a process above this one (a wrapper such as `timeout`, `make`
-    or a CI runner), where any process of the same user - the agent's too - can read it."""
-    body = _key_body(text)
-    for pid, name in _ancestors():
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes()
-        except OSError:
-            continue
-        if body in environ:
-            raise SigningError(
-                f"the key is also in the environment of process {pid} ({name}), which started this one; any process "
-                f"of your user can read it there. Pass the key on standard input instead: --key-file - < verifier.pem"
-            )
 
 
 def _refuse_if_file_held_above(info: os.stat_result) -> None:
@@ -218,37 +182,10 @@ def _refuse_if_file_held_above(info: os.stat_result) -> None:
                 )
 
 
-def take_private_key(key_file: str | os.PathLike | None = None) -> Any:
-    """The verifier's private key: from standard input (`key_file` ``-``: stdin is then closed), from a file, else
-    from ``$ICRL_BENCH_VERIFIER_KEY`` (then erased from this process's environment block).
-
-    Erasing the variable is checked on Linux: if ``/proc/self/environ`` - or the environment of a process above
-    this one - still shows the key, this raises rather than run an untrusted agent beside it.
-    """
-    if key_file is not None and str(key_file) == "-":
-        _refuse_if_file_held_above(os.fstat(0))
-        text = sys.stdin.read()
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)  # /proc/<pid>/fd/0 no longer leads to the key
-        os.close(devnull)
-        return _load_private(text.encode(), "standard input")
-    if key_file is not None:
-        try:
-            return _load_private(Path(key_file).read_bytes(), str(key_file))
-        except OSError as e:
-            raise SigningError(f"cannot read the key file {key_file}: {e}") from None
-    text = os.environ.get(KEY_ENV)
-    if not text:
-        raise SigningError(f"give the verifier's private key on standard input (--key-file - < verifier.pem), in "
-                           f"${KEY_ENV} (its PEM text) or with --key-file PATH")  # fmt: skip
-    _erase_from_environment_block(KEY_ENV)
-    del os.environ[KEY_ENV]  # also unsetenv: children never inherit it
-    key = _load_private(text.encode(), f"${KEY_ENV}")
-    environ = Path("/proc/self/environ")
-    if environ.exists() and _key_body(text) in environ.read_bytes():
-        raise SigningError(f"could not erase ${KEY_ENV} from this process's environment; use --key-file - instead")
-    _refuse_if_inherited(text)
-    return key
+def check_key_stdin() -> None:
+    """Before standard input is handed to the signer: refuse a key file that a process above this one keeps open
+    (`timeout verify ... < verifier.pem`), where any process of the same user could open it again."""
+    _refuse_if_file_held_above(os.fstat(0))
 
 
 def generate_key(private_path: str | Path, board: str | Path) -> tuple[Path, Path]:

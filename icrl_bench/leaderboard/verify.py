@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from icrl_bench.leaderboard import files
-from icrl_bench.leaderboard.signing import derived_seed, sign_block
+from icrl_bench.leaderboard.signer import KeySigner
 from icrl_bench.leaderboard.submission import SubmissionError, read_json, validate_submission
 from icrl_bench.protocol.evaluation import _suite, run_config
 from icrl_bench.protocol.isolation import IsolatedSpec, forbid_inspection
@@ -122,13 +122,15 @@ def rerun(recipe: IsolatedSpec, counts: dict[str, int], seed: int, options: Prot
     return out
 
 
-def verify(submission: str | Path, recipe: Any, private_key: Any, trials: int | None = None, workers: int = 1,
+def verify(submission: str | Path, recipe: Any, signer: Any, trials: int | None = None, workers: int = 1,
            sandbox: Sandbox | None = None, step_timeout: float = 10.0, ray: Any = None) -> dict[str, Any]:  # fmt: skip
     """Re-run the agent of `recipe` (an `AgentSpec`; always isolated, its child confined by `sandbox`: default
     bubblewrap, and a `SandboxError` where it cannot start; ``Sandbox("none")`` or a container ``prefix`` only
     when the maintainer asks), compare, and write the signed verification block into the submission; returns the
     block. `step_timeout`: the re-run's own limit per agent call (the submission's is not used: an entry recorded
-    with no limit must not let its agent hang the verifier). `ray`: a `RayBackend` to re-run on (`rerun`)."""
+    with no limit must not let its agent hang the verifier). `ray`: a `RayBackend` to re-run on (`rerun`).
+    `signer`: a `leaderboard.signer.SignerProcess` (the CLI's: the key stays in its own process) or anything with
+    ``seed(entry)`` and ``sign(block, entry)``; a bare private key is wrapped in a `KeySigner` (tests, library use)."""
     path = Path(submission)
     data = read_json(path)
     data["verification"] = None  # a new verification replaces any earlier block
@@ -137,7 +139,9 @@ def verify(submission: str | Path, recipe: Any, private_key: Any, trials: int | 
         raise SubmissionError("fix the submission before verifying it:\n  " + "\n  ".join(problems))
     forbid_inspection()
     results = data["results"]
-    secret = derived_seed(private_key, data)
+    if not hasattr(signer, "seed"):  # a bare private key (it has a sign method, but no seed)
+        signer = KeySigner(signer)
+    secret = signer.seed(data)
     seed, entropy = secret_numbers(secret)
     options = dataclasses.replace(ProtocolOptions(**results["protocol"]), step_timeout=step_timeout)
     isolated = recipe if isinstance(recipe, IsolatedSpec) else IsolatedSpec(recipe, sandbox)
@@ -174,7 +178,7 @@ def verify(submission: str | Path, recipe: Any, private_key: Any, trials: int | 
         "agent": agent,
         "isolated": True,
     }
-    data["verification"] = sign_block(block, data, private_key)
+    data["verification"] = signer.sign(block, data)
     try:
         files.write_board_file(path.parent, path, json.dumps(data, separators=(",", ":")) + "\n")
     except files.BoardFileError as e:
