@@ -113,3 +113,14 @@ class SlowExplorer(ExplorerAgent):
     def begin_trial(self, info):
         time.sleep(0.02)
         super().begin_trial(info)
+
+
+class HangingConstructor(Agent):
+    """Never finishes being built, and swallows whatever is raised to stop it."""
+
+    def __init__(self):
+        while True:
+            try:
+                time.sleep(1000)
+            except BaseException:  # noqa: BLE001 - the point: it cannot be interrupted from inside
+                continue

@@ -132,3 +132,74 @@ def test_without_a_sandbox_isolation_refuses_unless_asked_explicitly(monkeypatch
         IsolatedSpec(AgentSpec("explorer"))
     assert choose_sandbox(no_sandbox=True).kind == "none"
     assert choose_sandbox(isolate_with="docker run -i IMAGE").describe() == "started through: docker run -i IMAGE"
+
+
+def test_a_constructor_that_never_returns_is_stopped(tmp_path, monkeypatch):
+    import time
+
+    import icrl_bench.protocol.isolation as isolation
+    from icrl_bench.protocol.isolation import AgentProcessError
+
+    monkeypatch.setattr(isolation, "BUILD_TIMEOUT", 2.0)
+    start = time.perf_counter()
+    with pytest.raises(AgentProcessError, match="did not answer 'build' within 2 s"):
+        evaluate(IsolatedSpec(AgentSpec("tests/agents_for_tests.py:HangingConstructor"), Sandbox("none")), ["id"],
+                 tmp_path / "h", trials=1, progress=False)  # fmt: skip
+    assert time.perf_counter() - start < 30
+
+
+@pytest.mark.parametrize("how", [["--isolate", "--no-sandbox"], ["--isolate"], ["--agent-cmd"]])
+def test_agent_children_die_with_a_killed_runner(tmp_path, how):
+    import signal
+    import time
+
+    if how == ["--isolate"] and not bwrap_status()[0]:
+        pytest.skip("no sandbox here")
+    agent = ["--agent-cmd", f"{sys.executable} -c 'import time; time.sleep(1000)'"] if how == ["--agent-cmd"] else [
+        "tests/agents_for_tests.py:RetryingHang", *how]  # fmt: skip
+    runner = subprocess.Popen([sys.executable, "-m", "icrl_bench.cli", "evaluate", *agent, "--suites", "id", "--trials",
+                               "1", "--step-timeout", "0", "--in-process" if how != ["--isolate", "--no-sandbox"]
+                               and how != ["--isolate"] else "--no-progress", "--out", str(tmp_path / "o")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    children: list[int] = []
+    for _ in range(300):  # wait until the agent process is playing (it hangs in its first act)
+        time.sleep(0.1)
+        children = _descendants(runner.pid)
+        if any("agent_process" in _cmdline(c) or "sleep(1000)" in _cmdline(c) for c in children):
+            time.sleep(1.5)
+            children = _descendants(runner.pid)
+            break
+    assert children, "the runner started no agent process"
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(Path(f"/proc/{c}").exists() and "Z" not in _state(c) for c in children):
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{c}").exists() and "Z" not in _state(c) for c in children)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            kids = [int(k) for t in Path(f"/proc/{p}/task").iterdir() for k in (t / "children").read_text().split()]
+        except OSError:
+            kids = []
+        out += kids
+        todo += kids
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

@@ -19,11 +19,13 @@ import json
 import os
 import select
 import shlex
+import signal
 import subprocess
 from typing import Any
 
 from icrl_bench.envs.task import Transition
 from icrl_bench.protocol.agent import Agent, TrialInfo
+from icrl_bench.protocol.isolation import die_with_parent
 
 
 class ExternalAgentError(RuntimeError):
@@ -40,8 +42,10 @@ class ExternalAgent(Agent):
     def __init__(self, command: str) -> None:
         self.command = command
         try:
-            # Unbuffered binary pipes: select() then sees exactly what the process wrote.
-            self.proc = subprocess.Popen(shlex.split(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+            # Unbuffered binary pipes: select() then sees exactly what the process wrote. A session of its own, so
+            # that `close` can end everything it started; it dies with this process (parent-death signal).
+            self.proc = subprocess.Popen(shlex.split(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+                                         start_new_session=True, preexec_fn=die_with_parent)  # fmt: skip
         except OSError as e:
             raise ExternalAgentError(f"could not start the agent command {command!r}: {e}") from e
         self._buffer = b""
@@ -108,7 +112,10 @@ class ExternalAgent(Agent):
                 self.proc.stdin.close()  # type: ignore[union-attr]
                 self.proc.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)  # the process and whatever it started
+                except (ProcessLookupError, PermissionError):
+                    self.proc.kill()
                 self.proc.wait()
 
     def __del__(self) -> None:

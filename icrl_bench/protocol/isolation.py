@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -47,6 +48,7 @@ from icrl_bench.protocol.sandbox import Sandbox, choose_sandbox
 
 SCRUBBED_PREFIX = "ICRL_BENCH_"
 MAX_REPLY_BYTES = 1 << 20  # an answer is a few bytes per trial; a child cannot make the parent buffer more
+BUILD_TIMEOUT = 600.0  # seconds an agent may take to be built (or to declare its privilege): loading a model
 
 
 class AgentProcessError(RuntimeError):
@@ -72,6 +74,16 @@ def forbid_inspection() -> None:
         ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
+def die_with_parent() -> None:
+    """In a child, before it runs: Linux sends it SIGKILL when the process that started it dies, however that one
+    dies (a killed verifier's agent used to play on for 20-40 s). Elsewhere nothing."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def describe_exit(code: int | None) -> str:
     """How a process ended, in words: 'exited with status 3', 'was killed by SIGSEGV (a segmentation fault)'."""
     if code is None:
@@ -89,18 +101,19 @@ def describe_exit(code: int | None) -> str:
 class _Connection:
     """The parent's end: a child process speaking the protocol on its stdin and stdout."""
 
-    def __init__(self, spec: dict[str, Any], sandbox: Sandbox, op: str = "build") -> None:
+    def __init__(self, spec: dict[str, Any], sandbox: Sandbox, op: str = "build", timeout: float | None = None) -> None:
         command = sandbox.wrap([sys.executable, "-m", "icrl_bench.protocol.agent_process"], agent_folders(spec))
         try:
             # A session of its own: the user's Ctrl-C reaches the runner only (which closes the pipe), and the
-            # agent cannot signal the runner's process group.
+            # agent cannot signal the runner's process group. It dies with this process (parent-death signal).
             self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         env=child_environment(), close_fds=True, start_new_session=True)  # fmt: skip
+                                         env=child_environment(), close_fds=True, start_new_session=True,
+                                         preexec_fn=die_with_parent)  # fmt: skip
         except OSError as e:
             raise AgentProcessError(f"could not start the isolated agent process {command}: {e}") from None
         self.out = self.proc.stdin  # type: ignore[assignment]
         self.inp = self.proc.stdout  # type: ignore[assignment]
-        self.reply = self.request({"op": op, "spec": spec})
+        self.reply = self.request({"op": op, "spec": spec}, BUILD_TIMEOUT if timeout is None else timeout)
 
     def send(self, message: dict[str, Any]) -> None:
         try:
@@ -108,12 +121,20 @@ class _Connection:
         except (BrokenPipeError, ValueError):
             self._died()
 
-    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+    def request(self, message: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        """Send `message` and read the answer; with `timeout`, a child that has not answered within it is killed
+        (with everything it started) and the call fails: a limit that holds whatever the agent does inside."""
         self.send(message)
         try:
             self.out.flush()
         except BrokenPipeError:
             self._died()
+        if timeout is not None:
+            ready, _, _ = select.select([self.inp], [], [], timeout)
+            if not ready:
+                self.kill()
+                raise AgentProcessError(f"the agent did not answer {message.get('op')!r} within {timeout:g} s and was "
+                                        "stopped")  # fmt: skip
         line = self.inp.readline(MAX_REPLY_BYTES)
         if not line:
             self._died()
@@ -135,6 +156,14 @@ class _Connection:
         except subprocess.TimeoutExpired:
             code = None
         raise AgentProcessError(f"the agent's process {describe_exit(code)}")
+
+    def kill(self) -> None:
+        """Kill the child and every process in its session (it started one of its own)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
 
     def close(self) -> None:
         if self.proc.poll() is None:
