@@ -238,7 +238,7 @@ def _submitted_agent(path: str) -> dict[str, Any]:
 
 def cmd_lb_verify(args: argparse.Namespace) -> int:
     """Re-run an agent, isolated, on fresh tasks with a secret seed and sign the submission's verification."""
-    import concurrent.futures as cf
+    from concurrent.futures.process import BrokenProcessPool
 
     from icrl_bench.agents import AgentSpec, AgentSpecError, parse_agent_args
     from icrl_bench.leaderboard.signing import SigningError
@@ -283,7 +283,7 @@ def cmd_lb_verify(args: argparse.Namespace) -> int:
             SandboxError) as e:  # fmt: skip
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except cf.process.BrokenProcessPool:
+    except BrokenProcessPool:
         print("error: a verification worker process died (the agent may have killed it); nothing was written",
               file=sys.stderr)  # fmt: skip
         return 2

@@ -147,3 +147,42 @@ def test_many_keys_and_a_typo_board_are_handled(board, tmp_path):
     with pytest.raises(SubmissionError, match="has no submissions/ folder"):
         render(tmp_path / "typo")
     assert not (tmp_path / "typo").exists()
+
+
+@pytest.fixture(scope="module")
+def random_entry_results(tmp_path_factory):
+    from icrl_bench.agents import AgentSpec
+    from icrl_bench.protocol import evaluate as _evaluate
+    from icrl_bench.protocol.suites import SUITES
+
+    out = tmp_path_factory.mktemp("random")
+    _evaluate(AgentSpec("random"), list(SUITES), out, progress=False)
+    return out
+
+
+@pytest.mark.parametrize("where", ["name", "authors", "label", "signed"])
+def test_text_that_is_not_unicode_is_refused_with_its_field_never_a_crash(tmp_path, where, random_entry_results):
+    import json as _json
+
+    from icrl_bench.leaderboard.submission import SubmissionError, submit, validate_board, validate_submission
+
+    out = random_entry_results
+    meta = {"authors": "A"}
+    if where in ("name", "authors"):
+        bad = {"name": "x\ud800y"} if where == "name" else {"authors": "a\udfffb"}
+        with pytest.raises(SubmissionError, match=f"field meta.{where} holds text that is not valid Unicode"):
+            submit(out / "results.json", bad.get("name", "entry"), {**meta, **bad}, tmp_path / "board")
+        return
+    path = submit(out / "results.json", "entry", meta, tmp_path / "board")
+    data = _json.loads(path.read_text())
+    if where == "label":
+        data["results"]["agent"]["label"] = "ran\ud800dom"
+    else:
+        data["verification"] = {"verified": True, "test": "t\ud800", "agent": {}}
+    path.write_text(_json.dumps(data))  # json escapes the lone surrogate as \ud800: valid JSON, invalid text
+    field = "results.agent.label" if where == "label" else "verification.test"
+    assert any(f"field {field} holds text that is not valid Unicode" in p for p in validate_submission(data, "f"))
+    assert any("not valid Unicode" in p for p in validate_board([path], tmp_path / "board"))
+    from icrl_bench.cli import main
+
+    assert main(["leaderboard", "validate", str(path), "--board", str(tmp_path / "board")]) != 0

@@ -101,7 +101,7 @@ def load_meta(path: str | Path) -> dict[str, Any]:
 
 # Unicode categories of control, format (bidi overrides, zero-width) and line-break characters: none belongs in a
 # one-line field (validation refuses them; rendering removes them once more).
-UNSAFE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")
+UNSAFE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs")
 
 
 def _unsafe_characters(text: str) -> list[str]:
@@ -246,10 +246,38 @@ def verification_problems(submission: dict[str, Any], file: str, keys: dict[str,
     return problems
 
 
+def unencodable_fields(value: Any, where: str = "") -> list[str]:
+    """The paths (``meta.name``, ``results.records.id[3]...``) of every string, key or value, that is no valid
+    Unicode text: a lone surrogate such as ``\ud800`` (JSON allows it; UTF-8, hashing and rendering do not)."""
+    out: list[str] = []
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            out.append(where or "(top level)")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            name = f"{where}.{k}" if where else str(k)
+            try:
+                str(k).encode("utf-8")
+            except UnicodeEncodeError:
+                out.append(f"{where or '(top level)'}: a key")
+                name = f"{where}.<key>"
+            out += unencodable_fields(v, name)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += unencodable_fields(v, f"{where}[{i}]")
+    return out
+
+
 def validate_submission(data: Any, file: str, keys: dict[str, Any] | None = None) -> list[str]:
     """Every problem of one submission file (signatures checked against `keys` when given)."""
     if not isinstance(data, dict):
         return [f"{file}: not a JSON object"]
+    bad_text = unencodable_fields(data)
+    if bad_text:  # first: every later check hashes, encodes or prints these strings
+        return [f"{file}: field {p.encode('ascii', 'backslashreplace').decode()} holds text that is not valid Unicode "
+                "(a lone surrogate such as \\ud800): write it as plain UTF-8 text" for p in bad_text[:20]]  # fmt: skip
     problems = []
     if data.get("submission_schema") != SUBMISSION_SCHEMA:
         problems.append(f"{file}: submission_schema should be {SUBMISSION_SCHEMA}, got {data.get('submission_schema')!r}")
