@@ -4,6 +4,7 @@ import http.server
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -186,3 +187,43 @@ def test_text_that_is_not_unicode_is_refused_with_its_field_never_a_crash(tmp_pa
     from icrl_bench.cli import main
 
     assert main(["leaderboard", "validate", str(path), "--board", str(tmp_path / "board")]) != 0
+
+
+def _without(results, suite):
+    out = {**results, "suites": dict(results["suites"]), "records": dict(results["records"]),
+           "summary": dict(results["summary"])}  # fmt: skip
+    for part in ("suites", "records", "summary"):
+        out[part].pop(suite)
+    return out
+
+
+@pytest.mark.parametrize("attack", ["oracle-minus-one", "explorer-minus-one", "explorer-with-oracle-id"])
+def test_copies_of_other_entries_suites_are_refused_per_suite(tmp_path, attack):
+    import json as _json
+    import shutil
+
+    from icrl_bench.leaderboard.submission import SubmissionError, submit, validate_board
+
+    board = tmp_path / "board"
+    shutil.copytree(Path(__file__).parents[1] / "leaderboard", board)
+    oracle = _json.loads((board / "submissions" / "baseline-oracle.json").read_text())["results"]
+    explorer = _json.loads((board / "submissions" / "baseline-explorer.json").read_text())["results"]
+    if attack == "oracle-minus-one":
+        results = _without(oracle, "ood-xl")
+        results["agent"] = {**results["agent"], "name": "my_agent:Agent", "label": "my agent", "privileged": False}
+    elif attack == "explorer-minus-one":
+        results = _without(explorer, "ood-slippery")
+    else:
+        results = {**explorer, "records": {**explorer["records"], "id": oracle["records"]["id"]},
+                   "summary": {**explorer["summary"], "id": oracle["summary"]["id"]}}  # fmt: skip
+    path = tmp_path / "results.json"
+    path.write_text(_json.dumps(results))
+    with pytest.raises(SubmissionError, match=r"repeat the records of .*baseline-(oracle|explorer)\.json"):
+        submit(path, "a new entry", {"authors": "someone"}, board)
+    # Written past `submit`, the board's own check finds it too.
+    forged = board / "submissions" / "forged.json"
+    forged.write_text(_json.dumps({"submission_schema": 1, "meta": {"name": "forged", "authors": "x"},
+                                   "results": results, "verification": None}))  # fmt: skip
+    source = board / "submissions" / ("baseline-explorer.json" if attack.startswith("explorer") else "baseline-oracle.json")
+    problems = validate_board([source, forged], board)
+    assert any("forged.json: suite(s)" in p and "repeat the records" in p for p in problems), problems

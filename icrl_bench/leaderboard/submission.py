@@ -175,6 +175,31 @@ def records_hash(results: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _perfect(records: list[Any]) -> bool:
+    """Every episode a success in the fewest moves: the same records for every agent that plays perfectly."""
+    return all(isinstance(r, dict) and all(isinstance(e, dict) and e.get("success") == 1 and e.get("steps") == e.get(
+        "shortest") for e in r.get("episodes") or [{}]) for r in records)  # fmt: skip
+
+
+def suite_record_sets(results: dict[str, Any]) -> dict[str, frozenset[str]]:
+    """Per suite, the set of its records' outcome hashes (as `records_hash` reads a record): what a copy of a suite
+    from another entry keeps, however it is relabelled, reordered or cut. A suite played perfectly is left out
+    (empty set): two perfect agents have the same records by necessity, and such records carry nothing to copy."""
+    out = {}
+    for suite, recs in (results.get("records") or {}).items():
+        if isinstance(recs, list):
+            out[suite] = frozenset() if _perfect(recs) else frozenset(
+                hashlib.sha256(json.dumps(_outcomes(r), sort_keys=True).encode()).hexdigest()
+                for r in recs if isinstance(r, dict))  # fmt: skip
+    return out
+
+
+def duplicate_suites(mine: dict[str, frozenset[str]], theirs: dict[str, frozenset[str]]) -> list[str]:
+    """The suites whose records equal, or are a subset of, or contain, the other entry's records of that suite
+    (the same seed: records carry their seeds)."""
+    return sorted(s for s, a in mine.items() if a and s in theirs and theirs[s] and (a <= theirs[s] or theirs[s] <= a))
+
+
 def board_problems(results: dict[str, Any], file: str) -> list[str]:
     """What a valid results file still needs to be a leaderboard entry: whole suites under the board's seed."""
     problems = []
@@ -310,19 +335,23 @@ def validate_board(paths: list[Path], board: str | Path = "leaderboard") -> list
     if not paths:
         return ["no submission files to check (is the board folder right?)"]
     keys = board_keys(board)
-    seen: dict[str, Path] = {}
+    seen: list[tuple[Path, dict[str, frozenset[str]]]] = []
     for path in paths:
         try:
             data = read_json(path)
         except SubmissionError as e:
             problems.append(str(e))
             continue
-        problems += validate_submission(data, str(path), keys)
-        if isinstance(data, dict) and isinstance(data.get("results"), dict):
-            key = records_hash(data["results"])
-            if key in seen:
-                problems.append(f"{path}: the same results as {seen[key]} (a duplicate submission)")
-            seen[key] = path
+        found = validate_submission(data, str(path), keys)
+        problems += found
+        if not found:
+            mine = suite_record_sets(data["results"])
+            for other, theirs in seen:
+                copied = duplicate_suites(mine, theirs)
+                if copied:
+                    problems.append(f"{path}: suite(s) {', '.join(copied)} repeat the records of {other} (the same "
+                                    "trials, or a subset of them: a duplicate)")  # fmt: skip
+            seen.append((path, mine))
     return problems
 
 
@@ -347,14 +376,19 @@ def submit(results_path: str | Path, name: str, meta: dict[str, Any], board: str
         target = Path(board) / "submissions" / f"{slugify(name)}.json"
         if target.exists() or target.is_symlink():
             problems.append(f"{target} already exists: choose another --name (entries are never overwritten)")
-        key = records_hash(results)
+        key, mine = records_hash(results), suite_record_sets(results)
         for path in submission_paths(board):
             try:
                 other = read_json(path)
             except SubmissionError:
                 continue
-            if isinstance(other, dict) and isinstance(other.get("results"), dict) and records_hash(other["results"]) == key:
+            if not (isinstance(other, dict) and isinstance(other.get("results"), dict)):
+                continue
+            if records_hash(other["results"]) == key:
                 problems.append(f"these results are already on the board as {path}")
+            elif copied := duplicate_suites(mine, suite_record_sets(other["results"])):
+                problems.append(f"suite(s) {', '.join(copied)} repeat the records of {path} (the same trials, or a "
+                                "subset of them): submit results of your own agent")  # fmt: skip
     if problems:
         raise SubmissionError("the submission was not written:\n  " + "\n  ".join(problems))
     try:
