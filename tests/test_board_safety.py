@@ -227,3 +227,43 @@ def test_copies_of_other_entries_suites_are_refused_per_suite(tmp_path, attack):
     source = board / "submissions" / ("baseline-explorer.json" if attack.startswith("explorer") else "baseline-oracle.json")
     problems = validate_board([source, forged], board)
     assert any("forged.json: suite(s)" in p and "repeat the records" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("name, why", [
+    ("\u3164", "shows nothing"), ("\u2800 \u115f", "shows nothing"),
+    ("\u0435xplorer", "mixes scripts"),  # a Cyrillic "е"
+    ("ｅｘｐｌｏｒｅｒ", "NFKC"),  # fullwidth letters
+])  # fmt: skip
+def test_invisible_look_alike_and_unnormalised_names_are_refused(name, why):
+    from icrl_bench.leaderboard.submission import name_problems
+
+    assert any(why in p for p in name_problems(name)), name_problems(name)
+    assert name_problems("My agent (v2, 8B)") == [] and name_problems("Агент") == []  # one script a word is fine
+
+
+def test_a_name_that_reads_as_an_existing_one_is_refused(tmp_path, random_entry_results):
+    import shutil
+
+    from icrl_bench.leaderboard.submission import name_skeleton
+
+    board = tmp_path / "board"
+    shutil.copytree(Path(__file__).parents[1] / "leaderboard", board)
+    assert name_skeleton("baseline: \u0435xplorer") == name_skeleton("Baseline:  explorer") == "baseline: explorer"
+    with pytest.raises(SubmissionError, match="reads as 'baseline: explorer'"):
+        submit(random_entry_results / "results.json", "BASELINE: Explorer", {"authors": "x"}, board)
+
+
+def test_names_with_at_signs_and_colons_never_autolink_under_githubs_markdown(tmp_path, random_entry_results):
+    cmarkgfm = pytest.importorskip("cmarkgfm")
+    import re as _re
+
+    from icrl_bench.leaderboard.render import render_markdown
+
+    rows = [{"name": name, "rank": 1, "privileged": False, "verified": False, "verified_date": None, "auc": {},
+             "mean": 0.0, "link": None, "link_label": "", "forced_exploration": "none", "model_size": None}
+            for name in ("support@evil.example", "xmpp:foo@bar.example", "https://evil.example/x", "www.evil.example")]  # fmt: skip
+    html = cmarkgfm.github_flavored_markdown_to_html(render_markdown(rows))
+    table = html.split("<tbody>")[1].split("</tbody>")[0]
+    assert "<a " not in table, table
+    text = _re.sub(r"<[^>]+>", "", table)
+    assert "support@evil.example" in text and "xmpp:foo@bar.example" in text  # shown as typed

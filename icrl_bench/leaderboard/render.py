@@ -124,7 +124,10 @@ def _md(text: str) -> str:
     breaks = ("Zl", "Zp")  # line and paragraph breaks become spaces, like \r, \n and \t; other unsafe ones go
     text = "".join(" " if c in "\r\n\t" or unicodedata.category(c) in breaks
                    else "" if unicodedata.category(c) in UNSAFE_CATEGORIES else c for c in text)  # fmt: skip
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+    escaped = _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+    # GitHub's Markdown (cmark-gfm) turns `name@host.tld` and `scheme:...` into links even when escaped: an `@` or a
+    # `:` that touches the text after it goes in a code span of its own, which splits the text so no autolink forms.
+    return re.sub(r"\\([@:])(?=\S)", r"`\1`", escaped)
 
 
 def render_markdown(rows: list[dict[str, Any]]) -> str:

@@ -109,6 +109,43 @@ def _unsafe_characters(text: str) -> list[str]:
     return sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in UNSAFE_CATEGORIES})
 
 
+# Characters that show nothing though Unicode calls some of them letters (Hangul fillers, the braille blank, ...).
+INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5\u180e\u034f\u00ad\u061c\ufeff")
+# Letters of other scripts that look like Latin ones: a name's skeleton maps them to the Latin letter.
+CONFUSABLES = str.maketrans("аеорсухіјѕһԁӏԛԝвкмнтАВЕКМНОРСТХЅІЈοαρντικχυΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+                            "aeopcyxijshdlqwbkmhtABEKMHOPCTXSIJoapvtikxuABEZHIKMNOPTYX")  # fmt: skip
+
+
+def _script(c: str) -> str:
+    try:
+        return unicodedata.name(c).split()[0]
+    except ValueError:
+        return "?"
+
+
+def name_skeleton(name: str) -> str:
+    """What a name looks like: NFKC, look-alike letters of other scripts mapped to Latin, case and spaces folded,
+    invisible characters gone. Two names with one skeleton read as the same name."""
+    text = unicodedata.normalize("NFKC", name).translate(CONFUSABLES).casefold()
+    return " ".join("".join(c for c in text if c not in INVISIBLE and unicodedata.category(c) not in ("Cf", "Mn", "Me")).split())
+
+
+def name_problems(name: str) -> list[str]:
+    """What makes an entry name unfit to show: not NFKC-normal, nothing visible, or a word that mixes scripts
+    (a Cyrillic 'е' in 'explorer')."""
+    problems = []
+    if unicodedata.normalize("NFKC", name) != name:
+        problems.append(f"is not NFKC-normalised (write {unicodedata.normalize('NFKC', name)!r})")
+    if not name_skeleton(name):
+        problems.append("shows nothing (only spaces or invisible characters)")
+    for word in name.split():
+        scripts = {_script(c) for c in word if c.isalpha()}
+        if len(scripts - {"?"}) > 1:
+            problems.append(f"mixes scripts in the word {word!r} ({', '.join(sorted(scripts))}): a look-alike name")
+            break
+    return problems
+
+
 def validate_meta(meta: Any, file: str) -> list[str]:
     """Every problem of a submission's metadata (required fields, types, lengths, one plain line, safe links)."""
     if not isinstance(meta, dict):
@@ -129,6 +166,8 @@ def validate_meta(meta: Any, file: str) -> list[str]:
         elif isinstance(value, str) and _unsafe_characters(value):
             problems.append(f"{file}: meta field '{key}' contains line breaks or control/bidi characters "
                             f"({', '.join(_unsafe_characters(value))}); use one line of plain text")  # fmt: skip
+        elif key == "name" and name_problems(value):
+            problems += [f"{file}: meta field 'name' {p}" for p in name_problems(value)]
         elif isinstance(value, int) and not isinstance(value, bool) and not 0 <= value < 10**15:
             problems.append(f"{file}: meta field '{key}' must be between 0 and 10^15, got {value}")
         elif key in URL_FIELDS and value is not None and not safe_link(value):
@@ -336,6 +375,7 @@ def validate_board(paths: list[Path], board: str | Path = "leaderboard") -> list
         return ["no submission files to check (is the board folder right?)"]
     keys = board_keys(board)
     seen: list[tuple[Path, dict[str, frozenset[str]]]] = []
+    names: dict[str, Path] = {}
     for path in paths:
         try:
             data = read_json(path)
@@ -346,6 +386,10 @@ def validate_board(paths: list[Path], board: str | Path = "leaderboard") -> list
         problems += found
         if not found:
             mine = suite_record_sets(data["results"])
+            look = name_skeleton(data["meta"]["name"])
+            if look in names:
+                problems.append(f"{path}: its name reads as the name of {names[look]} (a look-alike)")
+            names[look] = path
             for other, theirs in seen:
                 copied = duplicate_suites(mine, theirs)
                 if copied:
@@ -369,6 +413,7 @@ def submit(results_path: str | Path, name: str, meta: dict[str, Any], board: str
     results = read_json(results_path)
     if "name" in meta and meta["name"] != name:
         raise SubmissionError(f"the metadata names the entry {meta['name']!r} but --name says {name!r}: give one name")
+    name = unicodedata.normalize("NFKC", name)
     meta = {"name": name, **{k: v for k, v in meta.items() if k != "name"}}
     submission = {"submission_schema": SUBMISSION_SCHEMA, "meta": meta, "results": results, "verification": None}
     problems = validate_submission(submission, str(results_path))
@@ -386,6 +431,9 @@ def submit(results_path: str | Path, name: str, meta: dict[str, Any], board: str
                 continue
             if records_hash(other["results"]) == key:
                 problems.append(f"these results are already on the board as {path}")
+            other_name = other.get("meta", {}).get("name") if isinstance(other.get("meta"), dict) else None
+            if isinstance(other_name, str) and name_skeleton(other_name) == name_skeleton(name):
+                problems.append(f"the name {name!r} reads as {other_name!r} of {path}: choose a name of your own")
             elif copied := duplicate_suites(mine, suite_record_sets(other["results"])):
                 problems.append(f"suite(s) {', '.join(copied)} repeat the records of {path} (the same trials, or a "
                                 "subset of them): submit results of your own agent")  # fmt: skip
