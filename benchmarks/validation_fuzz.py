@@ -35,7 +35,7 @@ def fuzz_board(n: int, seed: int = 0) -> tuple[collections.Counter, collections.
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
-    from icrl_bench.leaderboard.signing import key_id
+    from icrl_bench.leaderboard.signing import key_id, trust_key
     from icrl_bench.leaderboard.submission import submit, validate_board
     from icrl_bench.leaderboard.verify import verify
 
@@ -45,6 +45,7 @@ def fuzz_board(n: int, seed: int = 0) -> tuple[collections.Counter, collections.
         (board / "keys").mkdir(parents=True)
         (board / "keys" / f"{key_id(key.public_key())}.pem").write_bytes(key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))  # fmt: skip
+        trust_key(board, key_id(key.public_key()), "the fuzzer")
         evaluate(AgentSpec("explorer"), ["stitching-paper", "stitching"], Path(tmp, "r"), progress=False)
         original = submit(Path(tmp, "r", "results.json"), "fuzzed entry", {"authors": "fuzz"}, board)
         block = verify(original, AgentSpec("explorer"), key)

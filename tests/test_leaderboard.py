@@ -41,6 +41,24 @@ def commit_key(board, key):
     public = key.public_key()
     (folder / f"{key_id(public)}.pem").write_bytes(
         public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    trusted = Path(board) / "trusted_keys.json"
+    listed = json.loads(trusted.read_text()) if trusted.exists() else {"keys": {}}
+    listed["keys"][key_id(public)] = {"holder": "tests", "added": "2026-12-03", "status": "active"}
+    trusted.write_text(json.dumps(listed))
+
+
+def test_every_key_on_the_board_is_listed_in_its_trusted_keys_file(tmp_path):
+    import shutil
+
+    from icrl_bench.leaderboard.submission import trusted_key_problems
+
+    board = Path(__file__).parents[1] / "leaderboard"
+    assert trusted_key_problems(board) == []
+    assert "/leaderboard/keys/" in (board.parent / ".github" / "CODEOWNERS").read_text()
+    copy = tmp_path / "board"
+    shutil.copytree(board, copy)
+    (copy / "keys" / "0123456789abcdef.pem").write_text((board / "keys" / "21895dbdc35c6688.pem").read_text())
+    assert any("0123456789abcdef.pem is not listed" in p for p in trusted_key_problems(copy))
 
 
 @pytest.fixture(scope="module")
@@ -327,13 +345,18 @@ def make_board(tmp_path, names, suites=("stitching-paper", "stitching"), verify_
     return board
 
 
-def test_render_ranks_verified_entries_first_and_writes_a_self_contained_page(tmp_path):
+def test_render_ranks_only_verified_entries_and_writes_a_self_contained_page(tmp_path):
     board = make_board(tmp_path, ["random", "explorer", "oracle", "qlearning"], verify_names=("random",))
     readme, page = render(board)
-    table = [line for line in readme.read_text().splitlines() if line.startswith("| ")]
-    names = [re.sub(r"\\(.)", r"\1", row.split(" | ")[1]) for row in table[1:]]  # Markdown escapes undone
-    assert names == ["baseline: random", "baseline: explorer", "baseline: qlearning", "baseline: oracle"]
-    assert table[-1].startswith("| ceiling |") and "| default |" in table[1]
+    text = readme.read_text()
+    ranked, unverified = text.split("## Unverified entries (not ranked)")
+    rows = [[line for line in part.splitlines() if line.startswith("| ") and "---" not in line][1:]
+            for part in (ranked, unverified)]  # fmt: skip
+    names = [[re.sub(r"\\(.)", r"\1", row.split(" | ")[1]) for row in part] for part in rows]  # escapes undone
+    assert names == [["baseline: random"], ["baseline: explorer", "baseline: qlearning", "baseline: oracle"]]
+    assert rows[0][0].startswith("| 1 |") and re.search(r"yes \(20\d\d\\-\d\d\\-\d\d, key [0-9a-f]{16}\)", rows[0][0])
+    assert [r.split(" | ")[0] for r in rows[1]] == ["| -", "| -", "| ceiling"]  # never ranked among verified ones
+    assert "| default |" in rows[0][0]
     text = page.read_text()
     # Nothing to fetch: the page opens offline.
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=|url\(|@import|fetch\(|XMLHttpRequest", text)
@@ -352,7 +375,8 @@ def test_names_cannot_break_the_table_or_the_page(tmp_path):
     assert row.count("<td") == 16  # the name did not add a column
     assert "<img" not in shown and "<script" not in shown and "evil.example\"" not in shown
     assert [href for href in re.findall(r'href="([^"]*)"', shown)] == ["https://example.org/code"]
-    assert html_unescape(re.findall(r"<td>(.*?)</td>", row)[1]) == evil  # shown exactly as written
+    cell = re.sub(r"</?code>", "", re.findall(r"<td>(.*?)</td>", row)[1])  # an @ or : may sit in a code span
+    assert html_unescape(cell) == evil  # shown exactly as written
     text = page.read_text()
     data = text[text.index('<script id="board-data"'):]
     data = data[: data.index("</script>")]

@@ -1,8 +1,9 @@
 """Publishing the board: ``leaderboard/README.md`` (markdown) and ``leaderboard/index.html`` (one offline file).
 
-Ranking: verified entries first (only verification tests outcomes: a results file can be possible yet invented),
-then entries covering more suites, then by mean AUC over the suites they cover. Privileged entries (shown the
-map) are listed after the ranked ones as a ceiling, without a rank. Only valid submissions are rendered.
+Ranking: only verified entries are ranked (only verification tests outcomes: a results file can be possible yet
+invented), by suites covered, then by mean AUC over the suites they cover; each shows the key that signed it.
+Unverified entries are listed apart, in a table of their own, never ranked. Privileged entries (shown the map) are
+a ceiling, without a rank. Only valid submissions are rendered.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def board_entries(paths: list[Path], board: str | Path = "leaderboard") -> list[
                 "link_label": "code" if meta.get("code_url") else "paper",
                 "verified": bool(verification and verification.get("verified")),
                 "verified_date": verification.get("date") if verification else None,
+                "key_id": verification.get("key_id") if verification else None,
                 "privileged": results["agent"]["privileged"],
                 "forced_exploration": results["protocol"].get("forced_exploration"),
                 "auc": auc,
@@ -55,10 +57,10 @@ def board_entries(paths: list[Path], board: str | Path = "leaderboard") -> list[
                 "curves": {s: summary[s]["curve"] for s in auc},
             }
         )
-    rows.sort(key=lambda r: (r["privileged"], not r["verified"], -len(r["auc"]), -r["mean"], r["name"]))
+    rows.sort(key=lambda r: (not r["verified"], r["privileged"], -len(r["auc"]), -r["mean"], r["name"]))
     rank = 0
     for row in rows:
-        row["rank"] = None if row["privileged"] else (rank := rank + 1)
+        row["rank"] = (rank := rank + 1) if row["verified"] and not row["privileged"] else None
     return rows
 
 
@@ -136,20 +138,26 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         "# icrl-bench leaderboard",
         "",
-        "AUC (mean success over a trial) with its 95% bootstrap CI, per suite; ranked by suites covered, then mean",
-        "AUC. Privileged entries (shown the map) are a ceiling. `icrl-bench leaderboard render` writes this file and",
+        "AUC (mean success over a trial) with its 95% bootstrap CI, per suite. Only verified entries are ranked (by",
+        "suites covered, then mean AUC), each with the key that signed it; unverified entries are listed apart.",
+        "Privileged entries (shown the map) are a ceiling. `icrl-bench leaderboard render` writes this file and",
         "`index.html` (sortable, with curves; opens offline) from `submissions/`.",
         "",
         head,
         "|" + "---|" * (len(DEFAULT_SUITES) + 7),
     ]
+    unverified = [r for r in rows if not r["verified"]]
     for r in rows:
+        if r is (unverified[0] if unverified else None):
+            lines += ["", "## Unverified entries (not ranked)", "",
+                      "Valid results files that no verifier has re-run yet, or whose re-run showed them overstated.",
+                      "", head, "|" + "---|" * (len(DEFAULT_SUITES) + 7)]  # fmt: skip
         cells = []
         for s in DEFAULT_SUITES:
             a = r["auc"].get(s)
             cells.append(f"{a['value']:.3f} [{a['ci_low']:.2f}, {a['ci_high']:.2f}]" if a else "-")
-        rank = "ceiling" if r["privileged"] else str(r["rank"])
-        mark = f"yes ({_md(r['verified_date'])})" if r["verified"] else "no"
+        rank = "ceiling" if r["privileged"] else "-" if r["rank"] is None else str(r["rank"])
+        mark = f"yes ({_md(r['verified_date'])}, key {_md(str(r['key_id']))})" if r["verified"] else "no"
         link = f"[{r['link_label']}]({r['link']})" if r["link"] else ""
         protocol = "forced exploration (paper)" if r["forced_exploration"] == "paper" else "default"
         size = "" if r["model_size"] is None else _md(str(r["model_size"]))
@@ -223,12 +231,12 @@ function renderTable() {
   sortedRows().forEach(function (r) {
     var tr = document.createElement("tr");
     tr.dataset.slug = r.slug;
-    var cells = [r.rank === null ? "ceiling" : String(r.rank), r.name, r.mean.toFixed(3)];
+    var cells = [r.privileged ? "ceiling" : r.rank === null ? "unverified" : String(r.rank), r.name, r.mean.toFixed(3)];
     SUITES.forEach(function (s) {
       var a = r.auc[s];
       cells.push(a ? a.value.toFixed(3) + " [" + a.ci_low.toFixed(2) + ", " + a.ci_high.toFixed(2) + "]" : "-");
     });
-    cells.push(r.verified ? "yes (" + r.verified_date + ")" : "no",
+    cells.push(r.verified ? "yes (" + r.verified_date + ", key " + r.key_id + ")" : "no",
                r.forced_exploration === "paper" ? "forced exploration (paper)" : "default",
                r.model_size === null ? "" : String(r.model_size));
     cells.forEach(function (text, i) {

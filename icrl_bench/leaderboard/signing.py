@@ -211,4 +211,15 @@ def generate_key(private_path: str | Path, board: str | Path) -> tuple[Path, Pat
     public = key.public_key()
     public_path = folder / f"{key_id(public)}.pem"
     public_path.write_bytes(public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    trust_key(board, key_id(public))
     return private_path, public_path
+
+
+def trust_key(board: str | Path, key: str, holder: str = "icrl-bench maintainers") -> None:
+    """List a key id in ``BOARD/trusted_keys.json`` (what `leaderboard validate` trusts; reviewed via CODEOWNERS)."""
+    import datetime as dt
+
+    path = Path(board) / "trusted_keys.json"
+    listed = json.loads(path.read_text()) if path.exists() else {"keys": {}}
+    listed["keys"][key] = {"holder": holder, "added": dt.date.today().isoformat(), "status": "active"}
+    path.write_text(json.dumps(listed, indent=1) + "\n")

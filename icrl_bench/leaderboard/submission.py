@@ -367,14 +367,35 @@ def board_keys(board: str | Path) -> dict[str, Any]:
     return load_public_keys(board)
 
 
+TRUSTED_KEYS_FILE = "trusted_keys.json"  # inside the board folder: {"keys": {key_id: {"holder", "added", "status"}}}
+
+
+def trusted_key_problems(board: str | Path) -> list[str]:
+    """Every key file in ``BOARD/keys`` must be listed in ``BOARD/trusted_keys.json`` (and every listed key have
+    its file): adding a key is then a change of that file, which CODEOWNERS puts under review."""
+    folder = Path(board) / "keys"
+    files_there = {p.stem for p in folder.glob("*.pem")} if folder.is_dir() else set()
+    if not files_there:
+        return []
+    path = Path(board) / TRUSTED_KEYS_FILE
+    try:
+        listed = set(json.loads(path.read_text())["keys"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return [f"{path}: the board has keys but no readable list of trusted keys ({type(e).__name__}): list every "
+                f"key id of {folder} there"]  # fmt: skip
+    return ([f"{folder}/{k}.pem is not listed in {path}: a key the board does not trust" for k in sorted(files_there - listed)]
+            + [f"{path} lists {k}, which has no file in {folder}" for k in sorted(listed - files_there)])  # fmt: skip
+
+
 def validate_board(paths: list[Path], board: str | Path = "leaderboard") -> list[str]:
     """Every problem of the given submission files, including duplicates among them; verification blocks must
     carry a signature that checks against a public key committed in ``BOARD/keys``."""
     problems: list[str] = []
     if not paths:
         return ["no submission files to check (is the board folder right?)"]
+    problems += trusted_key_problems(board)
     keys = board_keys(board)
-    seen: list[tuple[Path, dict[str, frozenset[str]]]] = []
+    seen: list[tuple[Path, dict[str, frozenset[str]], str]] = []
     names: dict[str, Path] = {}
     for path in paths:
         try:
@@ -385,17 +406,19 @@ def validate_board(paths: list[Path], board: str | Path = "leaderboard") -> list
         found = validate_submission(data, str(path), keys)
         problems += found
         if not found:
-            mine = suite_record_sets(data["results"])
+            mine, whole = suite_record_sets(data["results"]), records_hash(data["results"])
             look = name_skeleton(data["meta"]["name"])
             if look in names:
                 problems.append(f"{path}: its name reads as the name of {names[look]} (a look-alike)")
             names[look] = path
-            for other, theirs in seen:
+            for other, theirs, other_whole in seen:
                 copied = duplicate_suites(mine, theirs)
-                if copied:
+                if whole == other_whole:
+                    problems.append(f"{path}: the same results as {other} (a duplicate submission)")
+                elif copied:
                     problems.append(f"{path}: suite(s) {', '.join(copied)} repeat the records of {other} (the same "
                                     "trials, or a subset of them: a duplicate)")  # fmt: skip
-            seen.append((path, mine))
+            seen.append((path, mine, whole))
     return problems
 
 
