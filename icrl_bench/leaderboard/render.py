@@ -50,6 +50,7 @@ def board_entries(paths: list[Path], board: str | Path = "leaderboard") -> list[
                 "verified": bool(verification and verification.get("verified")),
                 "verified_date": verification.get("date") if verification else None,
                 "key_id": verification.get("key_id") if verification else None,
+                "trials": _trial_count(results),
                 "privileged": results["agent"]["privileged"],
                 "forced_exploration": results["protocol"].get("forced_exploration"),
                 "auc": auc,
@@ -111,6 +112,12 @@ verification block's signature against a committed key.
 """
 
 
+def _trial_count(results: dict[str, Any]) -> str:
+    """Trials per suite of an entry: "100", or "50", or "30-100" where suites differ."""
+    counts = sorted({int(d["trials"]) for d in results["suites"].values()})
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+
+
 def _link(url: str | None) -> str | None:
     """A link that validation accepted, checked again at the point of use (never a ``javascript:`` or odd URL)."""
     return url if url is not None and safe_link(url) else None
@@ -134,24 +141,26 @@ def _md(text: str) -> str:
 
 def render_markdown(rows: list[dict[str, Any]]) -> str:
     """The ranked markdown table of the board, followed by the submission guide."""
-    head = "| # | entry | mean AUC | " + " | ".join(DEFAULT_SUITES) + " | verified | protocol | model size | link |"
+    head = ("| # | entry | mean AUC | " + " | ".join(DEFAULT_SUITES)
+            + " | trials | verified | protocol | model size | link |")  # fmt: skip
     lines = [
         "# icrl-bench leaderboard",
         "",
-        "AUC (mean success over a trial) with its 95% bootstrap CI, per suite. Only verified entries are ranked (by",
+        "AUC (mean success over a trial) with its 95% bootstrap CI, per suite, over the entry's trials per suite (at",
+        "least 30; the suites' first ones; verification re-runs that many). Only verified entries are ranked (by",
         "suites covered, then mean AUC), each with the key that signed it; unverified entries are listed apart.",
         "Privileged entries (shown the map) are a ceiling. `icrl-bench leaderboard render` writes this file and",
         "`index.html` (sortable, with curves; opens offline) from `submissions/`.",
         "",
         head,
-        "|" + "---|" * (len(DEFAULT_SUITES) + 7),
+        "|" + "---|" * (len(DEFAULT_SUITES) + 8),
     ]
     unverified = [r for r in rows if not r["verified"]]
     for r in rows:
         if r is (unverified[0] if unverified else None):
             lines += ["", "## Unverified entries (not ranked)", "",
                       "Valid results files that no verifier has re-run yet, or whose re-run showed them overstated.",
-                      "", head, "|" + "---|" * (len(DEFAULT_SUITES) + 7)]  # fmt: skip
+                      "", head, "|" + "---|" * (len(DEFAULT_SUITES) + 8)]  # fmt: skip
         cells = []
         for s in DEFAULT_SUITES:
             a = r["auc"].get(s)
@@ -162,7 +171,7 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         protocol = "forced exploration (paper)" if r["forced_exploration"] == "paper" else "default"
         size = "" if r["model_size"] is None else _md(str(r["model_size"]))
         lines.append(f"| {rank} | {_md(r['name'])} | {r['mean']:.3f} | " + " | ".join(cells)
-                     + f" | {mark} | {protocol} | {size} | {link} |")  # fmt: skip
+                     + f" | {r['trials']} | {mark} | {protocol} | {size} | {link} |")  # fmt: skip
     return "\n".join(lines) + "\n" + GUIDE
 
 
@@ -192,7 +201,7 @@ their success-per-episode curves. Privileged entries (shown the map) are a ceili
 <label>Suite: <select id="suite-filter"><option value="all">all suites</option>__OPTIONS__</select></label>
 <table id="board"><thead><tr>
 <th data-key="rank">#</th><th class="name" data-key="name">entry</th><th data-key="mean">mean AUC</th>__SUITE_HEADERS__
-<th data-key="verified">verified</th><th data-key="protocol">protocol</th><th data-key="model_size">model size</th>
+<th data-key="trials">trials</th><th data-key="verified">verified</th><th data-key="protocol">protocol</th><th data-key="model_size">model size</th>
 <th>link</th><th>curves</th>
 </tr></thead><tbody></tbody></table>
 <div id="curves"></div>
@@ -210,6 +219,7 @@ function cellValue(row, key) {
   if (key === "rank") { return row.rank === null ? Infinity : row.rank; }
   if (key === "name" || key === "model_size") { return String(row[key] === null ? "" : row[key]).toLowerCase(); }
   if (key === "verified") { return row.verified ? 1 : 0; }
+  if (key === "trials") { return parseInt(row.trials, 10); }
   if (key === "protocol") { return row.forced_exploration; }
   if (key === "mean") { return row.mean; }
   return row.auc[key] ? row.auc[key].value : -1;
@@ -236,7 +246,7 @@ function renderTable() {
       var a = r.auc[s];
       cells.push(a ? a.value.toFixed(3) + " [" + a.ci_low.toFixed(2) + ", " + a.ci_high.toFixed(2) + "]" : "-");
     });
-    cells.push(r.verified ? "yes (" + r.verified_date + ", key " + r.key_id + ")" : "no",
+    cells.push(r.trials, r.verified ? "yes (" + r.verified_date + ", key " + r.key_id + ")" : "no",
                r.forced_exploration === "paper" ? "forced exploration (paper)" : "default",
                r.model_size === null ? "" : String(r.model_size));
     cells.forEach(function (text, i) {

@@ -67,7 +67,7 @@ def _suite(name: str, task_entropy: int | None) -> Suite:
 def run_config(
     recipe: AgentRecipe,
     suites: Sequence[str],
-    trials: int | None,
+    trials: int | dict[str, int] | None,
     seed: int,
     options: ProtocolOptions,
     task_entropy: int | None = None,
@@ -76,7 +76,7 @@ def run_config(
     described = {}
     for name in suites:
         suite = _suite(name, task_entropy)
-        n = suite.n_trials if trials is None else trials
+        n = suite.n_trials if trials is None else trials[name] if isinstance(trials, dict) else trials
         if not 1 <= n <= suite.n_trials:
             raise SettingError(f"--trials must be between 1 and {suite.n_trials} for suite {name!r}, got {n}")
         described[name] = {**suite.describe(), "change_after": suite.change_after, "trials": n}

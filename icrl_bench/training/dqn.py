@@ -547,7 +547,12 @@ def pack_rows(trials: Sequence[np.ndarray], max_positions: int, length: Any) -> 
 
 
 def start_from(learner: Any, checkpoint: str) -> None:
-    """Load the networks of another run's checkpoint into `learner`; its target then equals its online network."""
+    """Load the networks of another run's checkpoint into `learner` (a text network also takes a saved adapter
+    folder, e.g. a run's ``best_adapter/``); its target then equals its online network."""
+    if Path(checkpoint).is_dir() and hasattr(learner, "load_adapter_folder"):
+        learner.load_adapter_folder(checkpoint)
+        learner.update_target(1.0)
+        return
     try:
         state = torch.load(checkpoint, weights_only=False, map_location="cpu")
         learner.load_weights(state)

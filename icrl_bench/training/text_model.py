@@ -360,6 +360,23 @@ class TextQNetwork(nn.Module):
                 params[name].copy_(value)
         self.q_offset = float(state.get("q_offset", self.q_offset))  # Q is read with the offset it was trained with
 
+    def load_adapter_folder(self, folder: str | Path) -> None:
+        """The online adapter (and its Q offset) from a folder written by `save_adapter` (a run's best_adapter/)."""
+        from safetensors.torch import load_file
+
+        head = read_q_head(folder)
+        saved = load_file(str(Path(folder) / "adapter_model.safetensors"))
+        params = dict(self.model.named_parameters())
+        online = {n for n in params if "online" in n.split(".")}
+        names = {k: k.replace(".weight", ".online.weight") for k in saved}
+        if set(names.values()) != online:
+            raise ConfigError(f"{folder} holds adapter weights of another shape ({len(saved)} tensors, {len(online)} "
+                             "expected): start from a folder of a run with the same network settings")  # fmt: skip
+        with torch.no_grad():
+            for key, name in names.items():
+                params[name].copy_(saved[key])
+        self.q_offset = float(head["q_offset"])
+
     def save_adapter(self, folder: str | Path, trained_tokens: int = 0, extra: dict[str, Any] | None = None) -> Path:
         """The online adapter (``save_pretrained``) and ``q_head.json``, in `folder`."""
         import shutil
