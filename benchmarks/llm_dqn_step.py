@@ -182,7 +182,7 @@ def update_child(args: argparse.Namespace) -> dict[str, Any]:
     def one_update() -> float:
         nonlocal batch
         if args.child == "split-cold":  # the frozen lower layers run again, as for a trial never seen
-            net._lower_cache.clear()
+            net.forget_lower_states()
         if args.child in SPLIT:
             batch = {k: v.to(device) for k, v in net.batch(sequences, args.tokens).items()}
         loss, _ = update(net, opt, batch, cfg)  # the trainer's own update

@@ -46,7 +46,7 @@ def test_adapters_sit_in_the_top_layers_only_and_the_split_forward_equals_the_wh
     # The lower states of a trial are the same whether cached or recomputed (an exact --resume needs that).
     ids = net.encode([t for e in array_episodes(histories[0]) for t in e])[0][:200]
     cached = net.lower_states(ids)
-    net._lower_cache.clear()
+    net.forget_lower_states()
     assert torch.equal(cached, net.lower_states(ids))
     # Gradients reach the top layer's adapters through the split path.
     net.train()

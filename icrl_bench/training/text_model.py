@@ -130,6 +130,7 @@ class TextQNetwork(nn.Module):
             raise ConfigError(f"top_layers={config.top_layers}: the model has {n_layers} layers (0: adapters in all)")
         self.split = n_layers - config.top_layers if config.top_layers else 0  # first layer with adapters (training)
         self._lower_cache: collections.OrderedDict[bytes, torch.Tensor] = collections.OrderedDict()
+        self._lower_bytes = 0  # what the cache holds (kept as it changes, not summed on every miss)
         if adapter is None:
             import peft
 
@@ -269,10 +270,15 @@ class TextQNetwork(nn.Module):
             out = self._hidden(torch.tensor([list(ids)], device=self.head_rows.device), use_cache=False)
         states = out.last_hidden_state[0].float().cpu()
         self._lower_cache[key] = states
-        size = sum(t.numel() * 4 for t in self._lower_cache.values())
-        while size > LOWER_CACHE_BYTES and len(self._lower_cache) > 1:
-            size -= self._lower_cache.popitem(last=False)[1].numel() * 4
+        self._lower_bytes += states.numel() * 4
+        while self._lower_bytes > LOWER_CACHE_BYTES and len(self._lower_cache) > 1:
+            self._lower_bytes -= self._lower_cache.popitem(last=False)[1].numel() * 4
         return states
+
+    def forget_lower_states(self) -> None:
+        """Empty the cache of `lower_states` (benchmarks time a trial never seen; tests check a recomputation)."""
+        self._lower_cache.clear()
+        self._lower_bytes = 0
 
     def q_values(self, batch: dict[str, torch.Tensor], target: bool = False) -> torch.Tensor:
         """Q ``[batch, slots, 4]`` at the slots of a `text_batch`.
